@@ -39,6 +39,7 @@ impl Error {
                 StoreError::Conflict { .. } => ErrorCode::Conflict,
                 StoreError::Archived { .. } => ErrorCode::PromptArchived,
                 StoreError::HasLabels { .. } => ErrorCode::HasDependents,
+                StoreError::InvalidCursor { .. } => ErrorCode::InvalidRequest,
                 StoreError::Backend(_) => ErrorCode::Internal,
             },
         }

@@ -4,9 +4,23 @@
 //! Architecture invariant: this crate does no I/O of its own. It knows no HTTP, no SQL, no
 //! files and no environment variables; storage reaches it only through `&dyn Store`.
 
+pub mod audit;
 pub mod convert;
 pub mod error;
 pub mod model;
 pub mod store;
+
+pub mod contract;
+pub mod diff;
+pub mod graph;
+pub mod hash;
+pub mod lifecycle;
+pub mod names;
+pub mod runtime;
+pub mod service;
+pub mod template;
+pub mod variables;
+#[cfg(feature = "testing")]
+pub mod store_tests;
 
 pub use error::{Error, Result};

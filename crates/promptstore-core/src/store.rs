@@ -31,6 +31,9 @@ pub enum StoreError {
     /// Archiving (without removing labels) a prompt that still holds labels.
     #[error("prompt '{prompt}' still holds labels: {}", labels.join(", "))]
     HasLabels { prompt: String, labels: Vec<String> },
+    /// A pagination cursor that this store did not issue (or for another list).
+    #[error("invalid cursor: {message}")]
+    InvalidCursor { message: String },
     /// The database failed; the message is for the log, not for the client.
     #[error("storage failure: {0}")]
     Backend(String),
@@ -82,6 +85,9 @@ pub enum WriteOp {
 }
 
 /// What one [`WriteOp`] did, in the same order as the ops.
+// Outcomes are few and short-lived (one per op of a request), so their size does not matter
+// and boxing the records would only make every match noisier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOutcome {
     /// `CreatePrompt` (with its version 1), `UpdatePrompt`, `SetStatus`.

@@ -1,0 +1,1638 @@
+//! The runtime snapshot: what the server serves `resolve`, `render` and bulk resolve from,
+//! in memory, without touching the database.
+//!
+//! A [`ProjectSnapshot`] is an immutable view of one project: every prompt with its labels
+//! and its live versions (those a label, `latest` included, points to), plus one sandboxed
+//! minijinja environment whose loader compiles templates lazily on first use and keeps
+//! them. Writes never mutate a snapshot: [`ProjectSnapshot::with_prompt`] and
+//! [`ProjectSnapshot::without_prompt`] return a new one that shares everything unchanged
+//! (compiled templates included), and the server swaps it in (e.g. with `arc-swap`).
+//!
+//! Engine template names: `name@3` is the text of version 3, `name@3#1` the content of its
+//! chat message 1, and `name@label` a label resolved against the snapshot the environment
+//! belongs to — so a moved label is seen by the next snapshot. When a prompt changes, its
+//! names are dropped from the new snapshot's environment; every other compiled template
+//! stays valid because versions are immutable and labels are per prompt.
+//!
+//! Versions that are not live (an old version asked for by number, or an include pinned to
+//! one) are not loaded: the operations answer [`RuntimeError::NeedVersion`]; the server then
+//! loads that version from the store, hands it to [`ProjectSnapshot::add_version`] (a cache
+//! shared by every later snapshot of the project, which never goes stale because versions
+//! are immutable and keyed by prompt id) and retries.
+//!
+//! Hot path cost: one hash lookup for the prompt, one for the label, the variable check, a
+//! context map, and per template one lookup in minijinja's template cache (its internal
+//! mutex) and the render itself. No lock of ours is taken unless a non-live version is
+//! involved.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use minijinja::{Environment, ErrorKind};
+use promptstore_types::{
+    ChatMessage, ErrorCode, PromptKind, PromptStatus, RenderedMessage, RenderedPrompt,
+    ResolvedPrompt, Selector, Template, VariableSpec,
+};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::model::{PromptRecord, VersionRecord};
+use crate::template::engine::{
+    self, RenderLimits, context, render_named, render_template, sandboxed_environment,
+    template_name,
+};
+use crate::template::format_include_ref;
+use crate::variables::{check_variables, placeholder_messages};
+
+/// How many non-live versions the shared cache keeps before it starts over. Versions are
+/// small; this bounds memory when a client walks through every old version.
+const EXTRA_VERSIONS_CAP: usize = 10_000;
+
+/// A version the snapshot does not hold: load it from the store, pass it to
+/// [`ProjectSnapshot::add_version`], and retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeedVersion {
+    pub prompt: String,
+    pub number: u32,
+}
+
+/// The failure of a runtime operation.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// Not a failure for the caller: the server loads the version and retries.
+    #[error("version {} of prompt '{}' is not loaded", .0.number, .0.prompt)]
+    NeedVersion(NeedVersion),
+    /// A refusal to return to the caller (`not_found`, `prompt_archived`, render errors…).
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+impl RuntimeError {
+    fn rejected(code: ErrorCode, message: String, details: Value) -> Self {
+        RuntimeError::Failed(Error::rejected(code, message).with_details(details))
+    }
+}
+
+/// A version as the snapshot holds it: the record and its engine template names.
+#[derive(Debug)]
+pub struct VersionEntry {
+    record: VersionRecord,
+    /// Text: one name. Chat: one per entry, `None` for placeholders.
+    names: Vec<Option<String>>,
+}
+
+impl VersionEntry {
+    fn new(record: VersionRecord) -> Self {
+        let names = match &record.template {
+            Template::Text { .. } => vec![Some(template_name(&record.prompt, record.number, None))],
+            Template::Chat { messages } => messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| match m {
+                    ChatMessage::Message { .. } => {
+                        Some(template_name(&record.prompt, record.number, Some(i)))
+                    }
+                    ChatMessage::Placeholder { .. } => None,
+                })
+                .collect(),
+        };
+        VersionEntry { record, names }
+    }
+
+    pub fn record(&self) -> &VersionRecord {
+        &self.record
+    }
+}
+
+/// A prompt as the snapshot holds it: its record and its live versions by number.
+#[derive(Debug)]
+pub struct PromptEntry {
+    record: PromptRecord,
+    live: BTreeMap<u32, Arc<VersionEntry>>,
+}
+
+impl PromptEntry {
+    pub fn record(&self) -> &PromptRecord {
+        &self.record
+    }
+
+    /// The live versions held, by number.
+    pub fn live_versions(&self) -> impl Iterator<Item = &VersionRecord> {
+        self.live.values().map(|v| &v.record)
+    }
+}
+
+/// Non-live versions loaded on demand, shared by all snapshots of a project.
+#[derive(Debug, Default)]
+struct ExtraVersions {
+    /// (prompt id, number) → version. Keyed by id so a deleted and re-created prompt of the
+    /// same name never sees the old prompt's versions.
+    map: RwLock<HashMap<(String, u32), Arc<VersionEntry>>>,
+}
+
+impl ExtraVersions {
+    fn get(&self, prompt_id: &str, number: u32) -> Option<Arc<VersionEntry>> {
+        let map = self
+            .map
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(&(prompt_id.to_owned(), number)).cloned()
+    }
+
+    fn insert(&self, entry: VersionEntry) {
+        let mut map = self
+            .map
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.len() >= EXTRA_VERSIONS_CAP {
+            map.clear();
+        }
+        map.insert(
+            (entry.record.prompt_id.clone(), entry.record.number),
+            Arc::new(entry),
+        );
+    }
+}
+
+/// The data a snapshot's template loader reads.
+#[derive(Debug)]
+struct Data {
+    prompts: HashMap<Arc<str>, Arc<PromptEntry>>,
+    extra: Arc<ExtraVersions>,
+}
+
+/// Where a version was found, or why not.
+enum Lookup {
+    Found(Arc<VersionEntry>),
+    Need(NeedVersion),
+}
+
+impl Data {
+    fn version(&self, prompt: &PromptEntry, number: u32) -> Lookup {
+        if let Some(v) = prompt.live.get(&number) {
+            return Lookup::Found(v.clone());
+        }
+        match self.extra.get(&prompt.record.id, number) {
+            Some(v) => Lookup::Found(v),
+            None => Lookup::Need(NeedVersion {
+                prompt: prompt.record.name.clone(),
+                number,
+            }),
+        }
+    }
+
+    /// The loader: engine name → template source (see the module docs for the names).
+    fn load(&self, name: &str) -> std::result::Result<Option<String>, minijinja::Error> {
+        let Some((prompt, rest)) = name.rsplit_once('@') else {
+            return Ok(None);
+        };
+        let (selector, message) = match rest.split_once('#') {
+            Some((sel, i)) => match i.parse::<usize>() {
+                Ok(i) => (sel, Some(i)),
+                Err(_) => return Ok(None),
+            },
+            None => (rest, None),
+        };
+        let Some(entry) = self.prompts.get(prompt) else {
+            return Ok(None);
+        };
+        let number = match selector.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => match entry.record.labels.get(selector) {
+                Some(n) => *n,
+                None => return Ok(None),
+            },
+        };
+        let Lookup::Found(version) = self.version(entry, number) else {
+            return Ok(None);
+        };
+        match (&version.record.template, message) {
+            (Template::Text { text }, None) => Ok(Some(text.clone())),
+            (Template::Chat { messages }, Some(i)) => match messages.get(i) {
+                Some(ChatMessage::Message { content, .. }) => Ok(Some(content.clone())),
+                _ => Ok(None),
+            },
+            (Template::Chat { .. }, None) => Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("prompt '{prompt}' is a chat prompt; only text prompts can be included"),
+            )),
+            (Template::Text { .. }, Some(_)) => Ok(None),
+        }
+    }
+}
+
+/// A prompt resolved to the version to serve.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub prompt: Arc<PromptEntry>,
+    pub version: Arc<VersionEntry>,
+    /// The label that was resolved; `None` when a version number was asked for.
+    pub label: Option<String>,
+}
+
+impl Resolved {
+    pub fn prompt(&self) -> &PromptRecord {
+        &self.prompt.record
+    }
+
+    pub fn version(&self) -> &VersionRecord {
+        &self.version.record
+    }
+
+    /// The wire answer of `resolve` (without experiment assignment).
+    pub fn to_wire(&self) -> ResolvedPrompt {
+        let p = self.prompt();
+        let v = self.version();
+        ResolvedPrompt {
+            prompt: p.name.clone(),
+            kind: p.kind,
+            version: v.number,
+            label: self.label.clone(),
+            status: p.status,
+            template: v.template.clone(),
+            variables: v.variables.clone(),
+            model_config: v.model_config.clone(),
+            content_hash: v.content_hash.clone(),
+            assignment: None,
+        }
+    }
+}
+
+/// What a render produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderOutput {
+    Text(String),
+    Messages(Vec<RenderedMessage>),
+}
+
+/// A rendered prompt with the version it came from.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub resolved: Resolved,
+    pub output: RenderOutput,
+}
+
+impl Rendered {
+    /// The wire answer of `render` (without experiment assignment).
+    pub fn into_wire(self) -> RenderedPrompt {
+        let (text, messages) = match self.output {
+            RenderOutput::Text(t) => (Some(t), None),
+            RenderOutput::Messages(m) => (None, Some(m)),
+        };
+        let p = self.resolved.prompt();
+        let v = self.resolved.version();
+        RenderedPrompt {
+            prompt: p.name.clone(),
+            kind: p.kind,
+            version: v.number,
+            label: self.resolved.label.clone(),
+            text,
+            messages,
+            model_config: v.model_config.clone(),
+            assignment: None,
+        }
+    }
+}
+
+struct Inner {
+    data: Arc<Data>,
+    env: Environment<'static>,
+    limits: RenderLimits,
+}
+
+/// The in-memory runtime view of one project. Cheap to clone (one `Arc`), `Send + Sync`.
+#[derive(Clone)]
+pub struct ProjectSnapshot {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ProjectSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectSnapshot")
+            .field("prompts", &self.inner.data.prompts.len())
+            .field("limits", &self.inner.limits)
+            .finish()
+    }
+}
+
+fn entry_for(record: PromptRecord, versions: Vec<VersionRecord>) -> PromptEntry {
+    let live = versions
+        .into_iter()
+        .filter(|v| v.prompt_id == record.id && v.prompt == record.name)
+        .map(|v| (v.number, Arc::new(VersionEntry::new(v))))
+        .collect();
+    PromptEntry { record, live }
+}
+
+/// Whether an engine template name belongs to `prompt` (names never contain `@` otherwise).
+fn belongs_to(name: &str, prompt: &str) -> bool {
+    name.rsplit_once('@').is_some_and(|(p, _)| p == prompt)
+}
+
+impl ProjectSnapshot {
+    /// A snapshot of a project from its prompts and their live versions (versions of other
+    /// prompts, or whose prompt id does not match, are ignored).
+    pub fn build(
+        prompts: Vec<PromptRecord>,
+        versions: Vec<VersionRecord>,
+        limits: RenderLimits,
+    ) -> Self {
+        let mut by_prompt: HashMap<String, Vec<VersionRecord>> = HashMap::new();
+        for v in versions {
+            by_prompt.entry(v.prompt.clone()).or_default().push(v);
+        }
+        let prompts = prompts
+            .into_iter()
+            .map(|p| {
+                let versions = by_prompt.remove(&p.name).unwrap_or_default();
+                (
+                    Arc::<str>::from(p.name.as_str()),
+                    Arc::new(entry_for(p, versions)),
+                )
+            })
+            .collect();
+        let data = Arc::new(Data {
+            prompts,
+            extra: Arc::default(),
+        });
+        Self::assemble(data, sandboxed_environment(&limits), limits)
+    }
+
+    /// A snapshot with no prompts.
+    pub fn empty(limits: RenderLimits) -> Self {
+        Self::build(Vec::new(), Vec::new(), limits)
+    }
+
+    fn assemble(data: Arc<Data>, mut env: Environment<'static>, limits: RenderLimits) -> Self {
+        let loader_data = data.clone();
+        env.set_loader(move |name| loader_data.load(name));
+        ProjectSnapshot {
+            inner: Arc::new(Inner { data, env, limits }),
+        }
+    }
+
+    /// A new snapshot where prompt `name` is replaced (or removed when `replacement` is None).
+    fn replaced(&self, name: &str, replacement: Option<PromptEntry>) -> Self {
+        let mut prompts = self.inner.data.prompts.clone();
+        match replacement {
+            Some(entry) => {
+                prompts.insert(Arc::from(name), Arc::new(entry));
+            }
+            None => {
+                prompts.remove(name);
+            }
+        }
+        let data = Arc::new(Data {
+            prompts,
+            extra: self.inner.data.extra.clone(),
+        });
+        let mut env = self.inner.env.clone();
+        let stale: Vec<String> = env
+            .templates()
+            .map(|(n, _)| n)
+            .filter(|n| belongs_to(n, name))
+            .map(str::to_owned)
+            .collect();
+        for n in stale {
+            env.remove_template(&n);
+        }
+        Self::assemble(data, env, self.inner.limits)
+    }
+
+    /// A new snapshot where one prompt (its record, labels and live versions) is replaced or
+    /// added. Call after every write to that prompt.
+    pub fn with_prompt(&self, prompt: PromptRecord, live_versions: Vec<VersionRecord>) -> Self {
+        let name = prompt.name.clone();
+        self.replaced(&name, Some(entry_for(prompt, live_versions)))
+    }
+
+    /// A new snapshot without prompt `name` (after a delete).
+    pub fn without_prompt(&self, name: &str) -> Self {
+        self.replaced(name, None)
+    }
+
+    /// Adds a non-live version loaded from the store (after [`RuntimeError::NeedVersion`]).
+    /// Shared by this snapshot and every snapshot derived from it. Returns false, and keeps
+    /// nothing, when the version's prompt is not in this snapshot under the same id.
+    pub fn add_version(&self, version: VersionRecord) -> bool {
+        let matches = self
+            .inner
+            .data
+            .prompts
+            .get(version.prompt.as_str())
+            .is_some_and(|p| p.record.id == version.prompt_id);
+        if matches {
+            self.inner.data.extra.insert(VersionEntry::new(version));
+        }
+        matches
+    }
+
+    pub fn limits(&self) -> &RenderLimits {
+        &self.inner.limits
+    }
+
+    /// The prompt named `name`, whatever its status.
+    pub fn prompt(&self, name: &str) -> Option<&PromptRecord> {
+        self.inner.data.prompts.get(name).map(|p| &p.record)
+    }
+
+    /// Number of prompts in the snapshot.
+    pub fn len(&self) -> usize {
+        self.inner.data.prompts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.data.prompts.is_empty()
+    }
+
+    /// Every prompt record, sorted by name.
+    pub fn prompts(&self) -> Vec<&PromptRecord> {
+        let mut all: Vec<&PromptRecord> = self
+            .inner
+            .data
+            .prompts
+            .values()
+            .map(|p| &p.record)
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The version of `name` that `selector` designates. Archived prompts are refused with
+    /// `prompt_archived`; an unknown prompt, label or version is `not_found` naming it.
+    pub fn resolve(
+        &self,
+        name: &str,
+        selector: &Selector,
+    ) -> std::result::Result<Resolved, RuntimeError> {
+        let data = &self.inner.data;
+        let Some(prompt) = data.prompts.get(name) else {
+            return Err(Error::not_found(format!("prompt '{name}'")).into());
+        };
+        if prompt.record.status == PromptStatus::Archived {
+            return Err(RuntimeError::rejected(
+                ErrorCode::PromptArchived,
+                format!(
+                    "prompt '{name}' is archived and is not served; restore it to active first"
+                ),
+                json!({ "prompt": name }),
+            ));
+        }
+        let (number, label) = match selector {
+            Selector::Label(label) => match prompt.record.labels.get(label) {
+                Some(n) => (*n, Some(label.clone())),
+                None => {
+                    return Err(
+                        Error::not_found(format!("label '{label}' of prompt '{name}'")).into(),
+                    );
+                }
+            },
+            Selector::Version(n) => {
+                if *n == 0 || *n > prompt.record.latest_version {
+                    return Err(Error::not_found(format!("version {n} of prompt '{name}'")).into());
+                }
+                (*n, None)
+            }
+        };
+        match data.version(prompt, number) {
+            Lookup::Found(version) => Ok(Resolved {
+                prompt: prompt.clone(),
+                version,
+                label,
+            }),
+            Lookup::Need(need) => Err(RuntimeError::NeedVersion(need)),
+        }
+    }
+
+    /// Every non-archived prompt that has `label`, sorted by name.
+    pub fn bulk(&self, label: &str) -> std::result::Result<Vec<Resolved>, RuntimeError> {
+        let data = &self.inner.data;
+        let mut out = Vec::new();
+        for prompt in data.prompts.values() {
+            if prompt.record.status == PromptStatus::Archived {
+                continue;
+            }
+            let Some(number) = prompt.record.labels.get(label) else {
+                continue;
+            };
+            match data.version(prompt, *number) {
+                Lookup::Found(version) => out.push(Resolved {
+                    prompt: prompt.clone(),
+                    version,
+                    label: Some(label.to_owned()),
+                }),
+                Lookup::Need(need) => return Err(RuntimeError::NeedVersion(need)),
+            }
+        }
+        out.sort_by(|a, b| a.prompt.record.name.cmp(&b.prompt.record.name));
+        Ok(out)
+    }
+
+    /// Resolves and renders: variables checked against the version's specs (defaults
+    /// applied), each template rendered under the snapshot's limits, chat placeholders
+    /// expanded from their list variable.
+    pub fn render(
+        &self,
+        name: &str,
+        selector: &Selector,
+        vars: &Map<String, Value>,
+    ) -> std::result::Result<Rendered, RuntimeError> {
+        let resolved = self.resolve(name, selector)?;
+        let output = self.render_entry(&resolved.version, vars)?;
+        Ok(Rendered { resolved, output })
+    }
+
+    /// Renders an already resolved version (e.g. after experiment assignment).
+    pub fn render_resolved(
+        &self,
+        resolved: Resolved,
+        vars: &Map<String, Value>,
+    ) -> std::result::Result<Rendered, RuntimeError> {
+        let output = self.render_entry(&resolved.version, vars)?;
+        Ok(Rendered { resolved, output })
+    }
+
+    fn render_entry(
+        &self,
+        version: &Arc<VersionEntry>,
+        vars: &Map<String, Value>,
+    ) -> std::result::Result<RenderOutput, RuntimeError> {
+        let limits = &self.inner.limits;
+        let env = &self.inner.env;
+        if !version.record.includes.is_empty() {
+            self.check_includes(version)?;
+        }
+        let checked = check_variables(&version.record.variables, vars)?;
+        let ctx = context(&checked);
+        let mut remaining = limits.max_output_bytes;
+        match &version.record.template {
+            Template::Text { .. } => {
+                let name = version
+                    .names
+                    .first()
+                    .and_then(|n| n.as_deref())
+                    .unwrap_or_default();
+                Ok(RenderOutput::Text(render_named(
+                    env,
+                    name,
+                    &ctx,
+                    &mut remaining,
+                    limits,
+                )?))
+            }
+            Template::Chat { messages } => {
+                let mut out = Vec::with_capacity(messages.len());
+                for (message, name) in messages.iter().zip(&version.names) {
+                    match (message, name) {
+                        (ChatMessage::Message { role, .. }, Some(name)) => {
+                            let content = render_named(env, name, &ctx, &mut remaining, limits)?;
+                            out.push(RenderedMessage {
+                                role: role.clone(),
+                                content,
+                            });
+                        }
+                        (ChatMessage::Placeholder { placeholder }, _) => {
+                            expand_placeholder(
+                                placeholder,
+                                &version.record.variables,
+                                checked.get(placeholder),
+                                &mut out,
+                            )?;
+                        }
+                        (ChatMessage::Message { .. }, None) => {
+                            return Err(Error::rejected(
+                                ErrorCode::Internal,
+                                "chat message without template name",
+                            )
+                            .into());
+                        }
+                    }
+                }
+                Ok(RenderOutput::Messages(out))
+            }
+        }
+    }
+
+    /// Renders a template that is not saved (an editor preview or playground run) with the
+    /// snapshot's includes and limits. The template is compiled for this call only; run
+    /// [`crate::template::analyze`] first, which also yields `includes` for this check.
+    pub fn render_draft(
+        &self,
+        template: &Template,
+        variables: &[VariableSpec],
+        includes: &[promptstore_types::IncludeRef],
+        vars: &Map<String, Value>,
+    ) -> std::result::Result<RenderOutput, RuntimeError> {
+        let limits = &self.inner.limits;
+        let env = &self.inner.env;
+        let mut walk = IncludeWalk {
+            path: Vec::new(),
+            done: Vec::new(),
+        };
+        for r in includes {
+            self.check_include(r, 1, &mut walk)?;
+        }
+        let checked = check_variables(variables, vars)?;
+        let ctx = context(&checked);
+        let mut remaining = limits.max_output_bytes;
+        match template {
+            Template::Text { text } => {
+                let tmpl = env
+                    .template_from_named_str("draft", text)
+                    .map_err(|e| engine::syntax_error(&e, None))?;
+                Ok(RenderOutput::Text(render_template(
+                    env,
+                    &tmpl,
+                    &ctx,
+                    &mut remaining,
+                    limits,
+                )?))
+            }
+            Template::Chat { messages } => {
+                let mut out = Vec::with_capacity(messages.len());
+                for (i, message) in messages.iter().enumerate() {
+                    match message {
+                        ChatMessage::Message { role, content } => {
+                            let name = format!("draft#{i}");
+                            let tmpl = env
+                                .template_from_named_str(&name, content)
+                                .map_err(|e| engine::syntax_error(&e, Some(i)))?;
+                            let content =
+                                render_template(env, &tmpl, &ctx, &mut remaining, limits)?;
+                            out.push(RenderedMessage {
+                                role: role.clone(),
+                                content,
+                            });
+                        }
+                        ChatMessage::Placeholder { placeholder } => {
+                            expand_placeholder(
+                                placeholder,
+                                variables,
+                                checked.get(placeholder),
+                                &mut out,
+                            )?;
+                        }
+                    }
+                }
+                Ok(RenderOutput::Messages(out))
+            }
+        }
+    }
+
+    /// Checks, before rendering, that every version reachable through includes is loaded,
+    /// servable, a text prompt, not part of a cycle, and within the include depth limit.
+    fn check_includes(&self, version: &Arc<VersionEntry>) -> std::result::Result<(), RuntimeError> {
+        let mut walk = IncludeWalk {
+            path: vec![(Arc::as_ptr(version) as usize, self_name(version))],
+            done: Vec::new(),
+        };
+        for r in &version.record.includes {
+            self.check_include(r, 1, &mut walk)?;
+        }
+        Ok(())
+    }
+
+    fn check_include(
+        &self,
+        r: &promptstore_types::IncludeRef,
+        depth: usize,
+        walk: &mut IncludeWalk,
+    ) -> std::result::Result<(), RuntimeError> {
+        let limits = &self.inner.limits;
+        let reference = format_include_ref(r);
+        if depth > limits.max_include_depth {
+            return Err(RuntimeError::rejected(
+                ErrorCode::RenderLimit,
+                format!(
+                    "includes nest deeper than {} levels (at '{reference}')",
+                    limits.max_include_depth
+                ),
+                json!({ "limit": "include_depth", "max": limits.max_include_depth, "include": reference }),
+            ));
+        }
+        let failed = |why: String| {
+            RuntimeError::rejected(
+                ErrorCode::RenderFailed,
+                format!("included '{reference}' cannot be rendered: {why}"),
+                json!({ "include": reference }),
+            )
+        };
+        let data = &self.inner.data;
+        let Some(prompt) = data.prompts.get(r.prompt.as_str()) else {
+            return Err(failed(format!("prompt '{}' does not exist", r.prompt)));
+        };
+        if prompt.record.status == PromptStatus::Archived {
+            return Err(failed(format!("prompt '{}' is archived", r.prompt)));
+        }
+        if prompt.record.kind == PromptKind::Chat {
+            return Err(failed(format!(
+                "prompt '{}' is a chat prompt; only text prompts can be included",
+                r.prompt
+            )));
+        }
+        let number = match (&r.label, r.version) {
+            (Some(label), _) => match prompt.record.labels.get(label) {
+                Some(n) => *n,
+                None => {
+                    return Err(failed(format!(
+                        "prompt '{}' has no label '{label}'",
+                        r.prompt
+                    )));
+                }
+            },
+            (None, Some(n)) if n >= 1 && n <= prompt.record.latest_version => n,
+            (None, Some(n)) => {
+                return Err(failed(format!("prompt '{}' has no version {n}", r.prompt)));
+            }
+            (None, None) => {
+                return Err(failed(
+                    "the reference has neither label nor version".to_owned(),
+                ));
+            }
+        };
+        let version = match data.version(prompt, number) {
+            Lookup::Found(v) => v,
+            Lookup::Need(need) => return Err(RuntimeError::NeedVersion(need)),
+        };
+        let key = Arc::as_ptr(&version) as usize;
+        if walk.path.iter().any(|(k, _)| *k == key) {
+            // Saves refuse cycles, but moving a label can still close one.
+            let mut names: Vec<String> = walk.path.iter().map(|(_, n)| n.clone()).collect();
+            names.push(self_name(&version));
+            let cycle = names.join(" → ");
+            return Err(RuntimeError::rejected(
+                ErrorCode::RenderFailed,
+                format!("the includes form a cycle ({cycle}); move a label to break it"),
+                json!({ "include": reference, "cycle": names }),
+            ));
+        }
+        // Diamonds: a version already checked from the same or a shallower depth is fine.
+        if walk.done.iter().any(|(k, d)| *k == key && *d <= depth) {
+            return Ok(());
+        }
+        walk.path.push((key, self_name(&version)));
+        for next in &version.record.includes {
+            self.check_include(next, depth + 1, walk)?;
+        }
+        walk.path.pop();
+        walk.done.push((key, depth));
+        Ok(())
+    }
+}
+
+/// State of the pre-render include walk: the current path (entry address, `name@n`) and
+/// the entries fully checked, with the depth they were checked at.
+struct IncludeWalk {
+    path: Vec<(usize, String)>,
+    done: Vec<(usize, usize)>,
+}
+
+fn self_name(v: &VersionEntry) -> String {
+    format!("{}@{}", v.record.prompt, v.record.number)
+}
+
+/// Appends the messages of placeholder `name`: absent and declared optional → nothing;
+/// absent and not declared → `missing_variable` (declared required is caught earlier).
+fn expand_placeholder(
+    name: &str,
+    specs: &[VariableSpec],
+    value: Option<&Value>,
+    out: &mut Vec<RenderedMessage>,
+) -> Result<()> {
+    match value {
+        Some(v) => {
+            out.extend(placeholder_messages(name, v)?);
+            Ok(())
+        }
+        None if specs.iter().any(|s| s.name == name) => Ok(()),
+        None => Err(Error::rejected(
+            ErrorCode::MissingVariable,
+            format!("placeholder variable '{name}' was not given: send a list of {{role, content}} messages"),
+        )
+        .with_details(json!({ "variable": name }))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ProjectId;
+    use promptstore_types::VarType;
+    use time::OffsetDateTime;
+
+    fn prompt_record(
+        name: &str,
+        id: &str,
+        kind: PromptKind,
+        status: PromptStatus,
+        labels: &[(&str, u32)],
+    ) -> PromptRecord {
+        let labels: BTreeMap<String, u32> =
+            labels.iter().map(|(l, n)| (l.to_string(), *n)).collect();
+        PromptRecord {
+            id: id.into(),
+            project: ProjectId("p1".into()),
+            name: name.into(),
+            kind,
+            description: String::new(),
+            tags: vec![],
+            status,
+            revision: 1,
+            latest_version: labels
+                .values()
+                .copied()
+                .max()
+                .unwrap_or(1)
+                .max(labels.get("latest").copied().unwrap_or(1)),
+            labels,
+            created_by: "me".into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn version_record(
+        prompt: &str,
+        id: &str,
+        number: u32,
+        template: Template,
+        variables: Vec<VariableSpec>,
+    ) -> VersionRecord {
+        let analysis = crate::template::analyze(&template, &variables, &json!({})).unwrap();
+        VersionRecord {
+            prompt_id: id.into(),
+            prompt: prompt.into(),
+            number,
+            content_hash: crate::hash::content_hash(&template, &variables, &json!({})),
+            template,
+            variables,
+            model_config: json!({"model": "m"}),
+            commit_message: String::new(),
+            author: "me".into(),
+            parent: None,
+            includes: analysis.includes,
+            breaking_changes: vec![],
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn text(t: &str) -> Template {
+        Template::Text { text: t.into() }
+    }
+
+    fn spec(name: &str, ty: VarType) -> VariableSpec {
+        VariableSpec {
+            name: name.into(),
+            var_type: ty,
+            required: true,
+            default: None,
+            allowed: None,
+            description: None,
+        }
+    }
+
+    fn vars(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn label(l: &str) -> Selector {
+        Selector::Label(l.into())
+    }
+
+    /// A project:
+    /// - `greet` (text, active): v1 "Hello {{ name }}!", v2 "Hi {{ name }}{{ suffix }}" (suffix
+    ///   defaults to "."); latest → 2, production → 1.
+    /// - `header` (text): v1 "H1", v2 "H2", v3 "H3"; production → 2, latest → 3; v1 not live.
+    /// - `page` (text): includes header@production and header@1.
+    /// - `chat` (chat): system with tone, placeholder history, user question.
+    /// - `old` (archived, text) with production → 1.
+    fn project() -> ProjectSnapshot {
+        let prompts = vec![
+            prompt_record(
+                "greet",
+                "g",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 2), ("production", 1)],
+            ),
+            prompt_record(
+                "header",
+                "h",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 3), ("production", 2)],
+            ),
+            prompt_record(
+                "page",
+                "pg",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 1), ("production", 1)],
+            ),
+            prompt_record(
+                "chat",
+                "c",
+                PromptKind::Chat,
+                PromptStatus::Active,
+                &[("latest", 1)],
+            ),
+            prompt_record(
+                "old",
+                "o",
+                PromptKind::Text,
+                PromptStatus::Archived,
+                &[("latest", 1), ("production", 1)],
+            ),
+        ];
+        let mut suffix = spec("suffix", VarType::String);
+        suffix.default = Some(json!("."));
+        let mut history = spec("history", VarType::List);
+        history.required = false;
+        let versions = vec![
+            version_record(
+                "greet",
+                "g",
+                1,
+                text("Hello {{ name }}!"),
+                vec![spec("name", VarType::String)],
+            ),
+            version_record(
+                "greet",
+                "g",
+                2,
+                text("Hi {{ name }}{{ suffix }}"),
+                vec![spec("name", VarType::String), suffix],
+            ),
+            version_record("header", "h", 2, text("H2"), vec![]),
+            version_record("header", "h", 3, text("H3"), vec![]),
+            version_record(
+                "page",
+                "pg",
+                1,
+                text("{% include \"header@production\" %}|{% include \"header@1\" %}|{{ body }}"),
+                vec![],
+            ),
+            version_record(
+                "chat",
+                "c",
+                1,
+                Template::Chat {
+                    messages: vec![
+                        ChatMessage::Message {
+                            role: "system".into(),
+                            content: "Be {{ tone }}.".into(),
+                        },
+                        ChatMessage::Placeholder {
+                            placeholder: "history".into(),
+                        },
+                        ChatMessage::Message {
+                            role: "user".into(),
+                            content: "{{ q }}".into(),
+                        },
+                    ],
+                },
+                vec![
+                    spec("tone", VarType::String),
+                    history,
+                    spec("q", VarType::String),
+                ],
+            ),
+            version_record("old", "o", 1, text("old"), vec![]),
+            // A version of an unknown prompt is ignored.
+            version_record("ghost", "x", 1, text("boo"), vec![]),
+        ];
+        ProjectSnapshot::build(prompts, versions, RenderLimits::default())
+    }
+
+    fn header_v1() -> VersionRecord {
+        version_record("header", "h", 1, text("H1"), vec![])
+    }
+
+    fn render_text(
+        s: &ProjectSnapshot,
+        name: &str,
+        sel: &Selector,
+        v: Value,
+    ) -> std::result::Result<String, RuntimeError> {
+        s.render(name, sel, &vars(v)).map(|r| match r.output {
+            RenderOutput::Text(t) => t,
+            RenderOutput::Messages(m) => format!("{m:?}"),
+        })
+    }
+
+    /// Expected outcome of an operation: the text, or an error code with a message fragment.
+    fn check(
+        got: std::result::Result<String, RuntimeError>,
+        expected: std::result::Result<&str, (ErrorCode, &str)>,
+    ) {
+        match (got, expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want),
+            (Err(RuntimeError::Failed(e)), Err((code, fragment))) => {
+                assert_eq!(e.code(), code, "{e}");
+                let text = e.to_body().message;
+                assert!(text.contains(fragment), "{text:?} lacks {fragment:?}");
+            }
+            (got, want) => panic!("got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn snapshot_is_send_sync_and_cheap_to_clone() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<ProjectSnapshot>();
+        assert_send_sync::<Resolved>();
+        let s = project();
+        assert_eq!(s.len(), 5);
+        assert_eq!(
+            s.prompts()
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["chat", "greet", "header", "old", "page"]
+        );
+    }
+
+    #[test]
+    fn resolve() {
+        let s = project();
+        let r = s.resolve("greet", &label("production")).unwrap();
+        assert_eq!(
+            (r.version().number, r.label.as_deref()),
+            (1, Some("production"))
+        );
+        let wire = r.to_wire();
+        assert_eq!(
+            (wire.prompt.as_str(), wire.version, wire.kind),
+            ("greet", 1, PromptKind::Text)
+        );
+        let r = s.resolve("greet", &label("latest")).unwrap();
+        assert_eq!(r.version().number, 2);
+        let r = s.resolve("greet", &Selector::Version(2)).unwrap();
+        assert_eq!((r.version().number, r.label.clone()), (2, None));
+        let name = |r: std::result::Result<Resolved, RuntimeError>| {
+            r.map(|r| format!("{}@{}", r.prompt().name, r.version().number))
+        };
+        check(
+            name(s.resolve("nope", &label("latest"))),
+            Err((ErrorCode::NotFound, "prompt 'nope'")),
+        );
+        check(
+            name(s.resolve("greet", &label("staging"))),
+            Err((ErrorCode::NotFound, "label 'staging' of prompt 'greet'")),
+        );
+        check(
+            name(s.resolve("greet", &Selector::Version(9))),
+            Err((ErrorCode::NotFound, "version 9 of prompt 'greet'")),
+        );
+        check(
+            name(s.resolve("greet", &Selector::Version(0))),
+            Err((ErrorCode::NotFound, "version 0")),
+        );
+        check(
+            name(s.resolve("old", &label("production"))),
+            Err((ErrorCode::PromptArchived, "archived")),
+        );
+    }
+
+    #[test]
+    fn non_live_versions_are_loaded_on_demand() {
+        let s = project();
+        match s.resolve("header", &Selector::Version(1)) {
+            Err(RuntimeError::NeedVersion(need)) => assert_eq!(
+                need,
+                NeedVersion {
+                    prompt: "header".into(),
+                    number: 1
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A version of another prompt id (deleted and re-created prompt) is not kept.
+        let mut foreign = header_v1();
+        foreign.prompt_id = "other".into();
+        assert!(!s.add_version(foreign));
+        assert!(s.add_version(header_v1()));
+        // The cache is shared with snapshots derived later.
+        let later = s.without_prompt("greet");
+        check(
+            render_text(&later, "header", &Selector::Version(1), json!({})),
+            Ok("H1"),
+        );
+    }
+
+    #[test]
+    fn render_text_prompts() {
+        let s = project();
+        type Case<'a> = (
+            &'a str,
+            Selector,
+            Value,
+            std::result::Result<&'a str, (ErrorCode, &'a str)>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "greet",
+                label("production"),
+                json!({"name": "Ada"}),
+                Ok("Hello Ada!"),
+            ),
+            (
+                "greet",
+                label("latest"),
+                json!({"name": "Ada"}),
+                Ok("Hi Ada."),
+            ),
+            (
+                "greet",
+                label("latest"),
+                json!({"name": "Ada", "suffix": "!!"}),
+                Ok("Hi Ada!!"),
+            ),
+            (
+                "greet",
+                label("latest"),
+                json!({}),
+                Err((ErrorCode::MissingVariable, "'name'")),
+            ),
+            (
+                "greet",
+                label("latest"),
+                json!({"name": 5}),
+                Err((ErrorCode::VariableType, "'name' must be a string")),
+            ),
+            (
+                "old",
+                label("production"),
+                json!({}),
+                Err((ErrorCode::PromptArchived, "archived")),
+            ),
+        ];
+        for (name, sel, v, want) in cases {
+            check(render_text(&s, name, &sel, v), want);
+        }
+        let wire = s
+            .render("greet", &label("production"), &vars(json!({"name": "A"})))
+            .unwrap()
+            .into_wire();
+        assert_eq!(
+            (wire.text.as_deref(), wire.messages.is_none(), wire.version),
+            (Some("Hello A!"), true, 1)
+        );
+    }
+
+    #[test]
+    fn render_chat_prompts() {
+        let s = project();
+        let render = |v: Value| {
+            s.render("chat", &label("latest"), &vars(v))
+                .map(|r| r.output)
+        };
+        let m = |role: &str, content: &str| RenderedMessage {
+            role: role.into(),
+            content: content.into(),
+        };
+        let out = render(
+            json!({"tone": "brief", "q": "Why?", "history": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}),
+        );
+        assert_eq!(
+            out.unwrap(),
+            RenderOutput::Messages(vec![
+                m("system", "Be brief."),
+                m("user", "Hi"),
+                m("assistant", "Hello"),
+                m("user", "Why?")
+            ])
+        );
+        // The optional placeholder may be left out.
+        assert_eq!(
+            render(json!({"tone": "brief", "q": "Why?"})).unwrap(),
+            RenderOutput::Messages(vec![m("system", "Be brief."), m("user", "Why?")])
+        );
+        let err = |v: Value| match render(v) {
+            Err(RuntimeError::Failed(e)) => (e.code(), e.to_body().details["variable"].clone()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            err(json!({"tone": "x", "q": "y", "history": [{"role": "god", "content": "x"}]})),
+            (ErrorCode::VariableType, json!("history"))
+        );
+        assert_eq!(
+            err(json!({"tone": "x", "q": "y", "history": "text"})),
+            (ErrorCode::VariableType, json!("history"))
+        );
+        assert_eq!(
+            err(json!({"tone": "x"})),
+            (ErrorCode::MissingVariable, json!("q"))
+        );
+    }
+
+    #[test]
+    fn undeclared_placeholder_must_be_given() {
+        let prompts = vec![prompt_record(
+            "c",
+            "c",
+            PromptKind::Chat,
+            PromptStatus::Active,
+            &[("latest", 1)],
+        )];
+        let versions = vec![version_record(
+            "c",
+            "c",
+            1,
+            Template::Chat {
+                messages: vec![ChatMessage::Placeholder {
+                    placeholder: "h".into(),
+                }],
+            },
+            vec![],
+        )];
+        let s = ProjectSnapshot::build(prompts, versions, RenderLimits::default());
+        check(
+            render_text(&s, "c", &label("latest"), json!({})),
+            Err((ErrorCode::MissingVariable, "'h'")),
+        );
+        check(
+            render_text(&s, "c", &label("latest"), json!({"h": []})),
+            Ok("[]"),
+        );
+    }
+
+    #[test]
+    fn includes_by_label_and_pinned_version() {
+        let s = project();
+        // header@1 is pinned and not live: the snapshot asks for it first.
+        match s.render("page", &label("latest"), &vars(json!({"body": "B"}))) {
+            Err(RuntimeError::NeedVersion(need)) => assert_eq!(
+                need,
+                NeedVersion {
+                    prompt: "header".into(),
+                    number: 1
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(s.add_version(header_v1()));
+        check(
+            render_text(&s, "page", &label("latest"), json!({"body": "B"})),
+            Ok("H2|H1|B"),
+        );
+        // Moving header's production label is seen by the next snapshot, not by the old one.
+        let moved = s.with_prompt(
+            prompt_record(
+                "header",
+                "h",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 3), ("production", 3)],
+            ),
+            vec![version_record("header", "h", 3, text("H3"), vec![])],
+        );
+        check(
+            render_text(&moved, "page", &label("latest"), json!({"body": "B"})),
+            Ok("H3|H1|B"),
+        );
+        check(
+            render_text(&s, "page", &label("latest"), json!({"body": "B"})),
+            Ok("H2|H1|B"),
+        );
+        // A prompt deleted and re-created under the same name serves its new content.
+        let recreated = moved.without_prompt("header").with_prompt(
+            prompt_record(
+                "header",
+                "h-new",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 1), ("production", 1)],
+            ),
+            vec![version_record("header", "h-new", 1, text("NEW"), vec![])],
+        );
+        check(
+            render_text(&recreated, "page", &label("latest"), json!({"body": "B"})),
+            Ok("NEW|NEW|B"),
+        );
+        check(
+            render_text(&recreated, "header", &Selector::Version(1), json!({})),
+            Ok("NEW"),
+        );
+    }
+
+    #[test]
+    fn include_failures() {
+        let mk = |include: &str, target: Option<(PromptKind, PromptStatus)>| {
+            let mut prompts = vec![prompt_record(
+                "p",
+                "p",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 1)],
+            )];
+            let mut versions = vec![version_record(
+                "p",
+                "p",
+                1,
+                text(&format!("{{% include \"{include}\" %}}")),
+                vec![],
+            )];
+            if let Some((kind, status)) = target {
+                prompts.push(prompt_record("t", "t", kind, status, &[("latest", 1)]));
+                let template = match kind {
+                    PromptKind::Text => text("T"),
+                    PromptKind::Chat => Template::Chat {
+                        messages: vec![ChatMessage::Message {
+                            role: "user".into(),
+                            content: "T".into(),
+                        }],
+                    },
+                };
+                versions.push(version_record("t", "t", 1, template, vec![]));
+            }
+            let s = ProjectSnapshot::build(prompts, versions, RenderLimits::default());
+            render_text(&s, "p", &label("latest"), json!({}))
+        };
+        use PromptKind::*;
+        use PromptStatus::*;
+        check(mk("t@latest", Some((Text, Active))), Ok("T"));
+        check(
+            mk("t@latest", None),
+            Err((ErrorCode::RenderFailed, "prompt 't' does not exist")),
+        );
+        check(
+            mk("t@prod", Some((Text, Active))),
+            Err((ErrorCode::RenderFailed, "no label 'prod'")),
+        );
+        check(
+            mk("t@7", Some((Text, Active))),
+            Err((ErrorCode::RenderFailed, "no version 7")),
+        );
+        check(
+            mk("t@latest", Some((Chat, Active))),
+            Err((ErrorCode::RenderFailed, "chat prompt")),
+        );
+        check(
+            mk("t@latest", Some((Text, Archived))),
+            Err((ErrorCode::RenderFailed, "archived")),
+        );
+    }
+
+    #[test]
+    fn include_cycles_made_by_labels_stop_at_the_depth_limit() {
+        let prompts = vec![
+            prompt_record(
+                "a",
+                "a",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 1)],
+            ),
+            prompt_record(
+                "b",
+                "b",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 1)],
+            ),
+        ];
+        let versions = vec![
+            version_record("a", "a", 1, text("a{% include \"b@latest\" %}"), vec![]),
+            version_record("b", "b", 1, text("b{% include \"a@latest\" %}"), vec![]),
+        ];
+        let s = ProjectSnapshot::build(prompts, versions, RenderLimits::default());
+        check(
+            render_text(&s, "a", &label("latest"), json!({})),
+            Err((ErrorCode::RenderFailed, "cycle (a@1 → b@1 → a@1)")),
+        );
+        // A chain longer than the depth limit.
+        let n = 12;
+        let prompts = (0..n)
+            .map(|i| {
+                prompt_record(
+                    &format!("p{i}"),
+                    &format!("p{i}"),
+                    PromptKind::Text,
+                    PromptStatus::Active,
+                    &[("latest", 1)],
+                )
+            })
+            .collect();
+        let versions = (0..n)
+            .map(|i| {
+                let body = if i + 1 < n {
+                    format!("{i}{{% include \"p{}@latest\" %}}", i + 1)
+                } else {
+                    format!("{i}")
+                };
+                version_record(&format!("p{i}"), &format!("p{i}"), 1, text(&body), vec![])
+            })
+            .collect();
+        let s = ProjectSnapshot::build(prompts, versions, RenderLimits::default());
+        check(
+            render_text(&s, "p0", &label("latest"), json!({})),
+            Err((ErrorCode::RenderLimit, "deeper than 10")),
+        );
+        check(
+            render_text(&s, "p2", &label("latest"), json!({})),
+            Ok("234567891011"),
+        );
+    }
+
+    #[test]
+    fn limits_stop_runaway_templates() {
+        let limits = RenderLimits {
+            fuel: 50_000,
+            max_output_bytes: 10_000,
+            max_include_depth: 3,
+        };
+        let prompts = vec![
+            prompt_record(
+                "loop",
+                "l",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 1)],
+            ),
+            prompt_record(
+                "big",
+                "b",
+                PromptKind::Chat,
+                PromptStatus::Active,
+                &[("latest", 1)],
+            ),
+            prompt_record(
+                "undef",
+                "u",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 1)],
+            ),
+        ];
+        let msg = |c: &str| ChatMessage::Message {
+            role: "user".into(),
+            content: c.into(),
+        };
+        let versions = vec![
+            version_record(
+                "loop",
+                "l",
+                1,
+                text(
+                    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                ),
+                vec![],
+            ),
+            // Each message alone fits; together they exceed the budget.
+            version_record(
+                "big",
+                "b",
+                1,
+                Template::Chat {
+                    messages: vec![msg("{{ s }}"), msg("{{ s }}")],
+                },
+                vec![spec("s", VarType::String)],
+            ),
+            version_record("undef", "u", 1, text("ok\n{{ user.name }}"), vec![]),
+        ];
+        let s = ProjectSnapshot::build(prompts, versions, limits);
+        let started = std::time::Instant::now();
+        check(
+            render_text(&s, "loop", &label("latest"), json!({})),
+            Err((ErrorCode::RenderLimit, "units of work")),
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "fuel must stop the loop promptly"
+        );
+        let half = "x".repeat(6_000);
+        check(
+            render_text(&s, "big", &label("latest"), json!({"s": half})),
+            Err((ErrorCode::RenderLimit, "10000 bytes")),
+        );
+        match s
+            .render(
+                "big",
+                &label("latest"),
+                &vars(json!({"s": "x".repeat(4_000)})),
+            )
+            .map(|r| r.output)
+        {
+            Ok(RenderOutput::Messages(m)) => {
+                assert_eq!(m.iter().map(|m| m.content.len()).sum::<usize>(), 8_000)
+            }
+            other => panic!("{other:?}"),
+        }
+        match s.render("undef", &label("latest"), &Map::new()) {
+            Err(RuntimeError::Failed(e)) => {
+                assert_eq!(e.code(), ErrorCode::RenderFailed);
+                let details = e.to_body().details;
+                assert_eq!(details["line"], 2, "{details}");
+                assert_eq!(details["expression"], "user.name", "{details}");
+                assert_eq!(details["template"], "undef@1", "{details}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bulk_lists_non_archived_prompts_with_the_label() {
+        let s = project();
+        let names = |label: &str| -> Vec<String> {
+            s.bulk(label)
+                .unwrap()
+                .iter()
+                .map(|r| format!("{}@{}", r.prompt().name, r.version().number))
+                .collect()
+        };
+        assert_eq!(names("production"), ["greet@1", "header@2", "page@1"]);
+        assert_eq!(names("latest"), ["chat@1", "greet@2", "header@3", "page@1"]);
+        assert!(names("nothing").is_empty());
+    }
+
+    #[test]
+    fn incremental_updates() {
+        let s = project();
+        // Warm the template cache, then publish greet v3 as latest.
+        check(
+            render_text(&s, "greet", &label("latest"), json!({"name": "A"})),
+            Ok("Hi A."),
+        );
+        let next = s.with_prompt(
+            prompt_record(
+                "greet",
+                "g",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 3), ("production", 1)],
+            ),
+            vec![
+                version_record(
+                    "greet",
+                    "g",
+                    1,
+                    text("Hello {{ name }}!"),
+                    vec![spec("name", VarType::String)],
+                ),
+                version_record(
+                    "greet",
+                    "g",
+                    3,
+                    text("Yo {{ name }}"),
+                    vec![spec("name", VarType::String)],
+                ),
+            ],
+        );
+        check(
+            render_text(&next, "greet", &label("latest"), json!({"name": "A"})),
+            Ok("Yo A"),
+        );
+        check(
+            render_text(&next, "greet", &label("production"), json!({"name": "A"})),
+            Ok("Hello A!"),
+        );
+        check(
+            render_text(&s, "greet", &label("latest"), json!({"name": "A"})),
+            Ok("Hi A."),
+        );
+        let gone = next.without_prompt("greet");
+        assert!(gone.prompt("greet").is_none());
+        check(
+            render_text(&gone, "greet", &label("latest"), json!({})),
+            Err((ErrorCode::NotFound, "prompt 'greet'")),
+        );
+        assert_eq!(gone.len(), 4);
+    }
+
+    #[test]
+    fn drafts_render_against_the_snapshot() {
+        let s = project();
+        let template = text("{% include \"header@production\" %} {{ x }}");
+        let variables = vec![spec("x", VarType::Number)];
+        let analysis = crate::template::analyze(&template, &variables, &json!({})).unwrap();
+        let out = s
+            .render_draft(
+                &template,
+                &variables,
+                &analysis.includes,
+                &vars(json!({"x": 3})),
+            )
+            .unwrap();
+        assert_eq!(out, RenderOutput::Text("H2 3".into()));
+        match s.render_draft(
+            &template,
+            &variables,
+            &analysis.includes,
+            &vars(json!({"x": "3"})),
+        ) {
+            Err(RuntimeError::Failed(e)) => assert_eq!(e.code(), ErrorCode::VariableType),
+            other => panic!("{other:?}"),
+        }
+        let chat = Template::Chat {
+            messages: vec![ChatMessage::Message {
+                role: "user".into(),
+                content: "{{ nope }}".into(),
+            }],
+        };
+        match s.render_draft(&chat, &[], &[], &Map::new()) {
+            Err(RuntimeError::Failed(e)) => assert_eq!(e.code(), ErrorCode::RenderFailed),
+            other => panic!("{other:?}"),
+        }
+    }
+}
