@@ -53,10 +53,10 @@ pub fn version(v: &VersionRecord) -> wire::Version {
         model_config: v.model_config.clone(),
         commit_message: v.commit_message.clone(),
         author: v.author.clone(),
-        parent: v
-            .parent
-            .as_ref()
-            .map(|(prompt, number)| wire::VersionRef { prompt: prompt.clone(), number: *number }),
+        parent: v.parent.as_ref().map(|(prompt, number)| wire::VersionRef {
+            prompt: prompt.clone(),
+            number: *number,
+        }),
         content_hash: v.content_hash.clone(),
         includes: v.includes.clone(),
         breaking_changes: v.breaking_changes.clone(),

@@ -9,19 +9,31 @@ pub enum Error {
     /// The request was understood and refused; `code` says why, `details` names specifics
     /// (the variable, the line, the dependents…).
     #[error("{message}")]
-    Rejected { code: ErrorCode, message: String, details: serde_json::Value },
+    Rejected {
+        code: ErrorCode,
+        message: String,
+        details: serde_json::Value,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl Error {
     pub fn rejected(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error::Rejected { code, message: message.into(), details: serde_json::Value::Null }
+        Error::Rejected {
+            code,
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
     }
 
     pub fn with_details(self, details: serde_json::Value) -> Self {
         match self {
-            Error::Rejected { code, message, .. } => Error::Rejected { code, message, details },
+            Error::Rejected { code, message, .. } => Error::Rejected {
+                code,
+                message,
+                details,
+            },
             other => other,
         }
     }
@@ -48,12 +60,15 @@ impl Error {
     /// The client-facing body. A backend failure never leaks its cause: that goes to the log.
     pub fn to_body(&self) -> ErrorBody {
         match self {
-            Error::Rejected { code, message, details } => {
-                ErrorBody::new(*code, message.clone()).with_details(details.clone())
-            }
-            Error::Store(StoreError::Backend(_)) => {
-                ErrorBody::new(ErrorCode::Internal, "internal error; the cause is in the server log")
-            }
+            Error::Rejected {
+                code,
+                message,
+                details,
+            } => ErrorBody::new(*code, message.clone()).with_details(details.clone()),
+            Error::Store(StoreError::Backend(_)) => ErrorBody::new(
+                ErrorCode::Internal,
+                "internal error; the cause is in the server log",
+            ),
             Error::Store(StoreError::HasLabels { prompt, labels }) => ErrorBody::new(
                 ErrorCode::HasDependents,
                 format!(

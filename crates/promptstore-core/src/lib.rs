@@ -18,9 +18,9 @@ pub mod lifecycle;
 pub mod names;
 pub mod runtime;
 pub mod service;
-pub mod template;
-pub mod variables;
 #[cfg(feature = "testing")]
 pub mod store_tests;
+pub mod template;
+pub mod variables;
 
 pub use error::{Error, Result};

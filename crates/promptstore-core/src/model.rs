@@ -35,7 +35,11 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(project: ProjectId) -> Self {
-        Actor { project, key_id: "system".to_owned(), role: Role::Admin }
+        Actor {
+            project,
+            key_id: "system".to_owned(),
+            role: Role::Admin,
+        }
     }
 }
 

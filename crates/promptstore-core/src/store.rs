@@ -68,7 +68,11 @@ pub enum WriteOp {
     },
     /// Append version `latest + 1` and move `latest` to it (recorded in the label history).
     /// Refused with `Conflict` when `expected_latest` is given and differs.
-    CreateVersion { name: String, expected_latest: Option<u32>, version: NewVersion },
+    CreateVersion {
+        name: String,
+        expected_latest: Option<u32>,
+        version: NewVersion,
+    },
     /// Point `label` at `to` (or remove it when `to` is `None`). `expected_from`:
     /// `Some(None)` = the label must not exist, `Some(Some(n))` = it must point to n.
     /// Moving to where it already points writes nothing. Refused on archived prompts and
@@ -91,7 +95,10 @@ pub enum WriteOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOutcome {
     /// `CreatePrompt` (with its version 1), `UpdatePrompt`, `SetStatus`.
-    Prompt { prompt: PromptRecord, first_version: Option<VersionRecord> },
+    Prompt {
+        prompt: PromptRecord,
+        first_version: Option<VersionRecord>,
+    },
     Version(VersionRecord),
     /// `None` when the label already pointed there.
     LabelMoved(Option<LabelMoveRecord>),
@@ -120,7 +127,10 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        PageRequest { cursor: None, limit: 50 }
+        PageRequest {
+            cursor: None,
+            limit: 50,
+        }
     }
 }
 
@@ -165,7 +175,11 @@ pub trait Store: Send + Sync + 'static {
         labels: &[String],
     ) -> Result<ProjectRecord, StoreError>;
 
-    async fn create_api_key(&self, actor: &Actor, key: NewApiKey) -> Result<ApiKeyRecord, StoreError>;
+    async fn create_api_key(
+        &self,
+        actor: &Actor,
+        key: NewApiKey,
+    ) -> Result<ApiKeyRecord, StoreError>;
     /// Keys of the actor's project, revoked ones included, oldest first.
     async fn list_api_keys(&self, project: &ProjectId) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Look a key up by its public id, in any project (authentication).
@@ -178,11 +192,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Apply `ops` in one transaction in the actor's project, with an audit record for each
     /// change. On any error nothing is written.
-    async fn apply(&self, actor: &Actor, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, StoreError>;
+    async fn apply(
+        &self,
+        actor: &Actor,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteOutcome>, StoreError>;
 
     // ---- registry reads ----------------------------------------------------------------
 
-    async fn get_prompt(&self, project: &ProjectId, name: &str) -> Result<Option<PromptRecord>, StoreError>;
+    async fn get_prompt(
+        &self,
+        project: &ProjectId,
+        name: &str,
+    ) -> Result<Option<PromptRecord>, StoreError>;
     async fn list_prompts(
         &self,
         project: &ProjectId,
@@ -205,7 +227,11 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<VersionRecord>, StoreError>;
     /// Every version of a prompt, oldest first (export).
-    async fn all_versions(&self, project: &ProjectId, prompt: &str) -> Result<Vec<VersionRecord>, StoreError>;
+    async fn all_versions(
+        &self,
+        project: &ProjectId,
+        prompt: &str,
+    ) -> Result<Vec<VersionRecord>, StoreError>;
     /// Versions that some label (including `latest`) points to: the set the runtime serves.
     /// `prompt = None` for the whole project.
     async fn live_versions(
@@ -213,7 +239,11 @@ pub trait Store: Send + Sync + 'static {
         project: &ProjectId,
         prompt: Option<&str>,
     ) -> Result<Vec<VersionRecord>, StoreError>;
-    async fn list_labels(&self, project: &ProjectId, prompt: &str) -> Result<Vec<LabelRecord>, StoreError>;
+    async fn list_labels(
+        &self,
+        project: &ProjectId,
+        prompt: &str,
+    ) -> Result<Vec<LabelRecord>, StoreError>;
     /// Label moves newest first; `label = None` for all labels of the prompt.
     async fn label_history(
         &self,
@@ -231,7 +261,8 @@ pub trait Store: Send + Sync + 'static {
         at: OffsetDateTime,
     ) -> Result<Option<u32>, StoreError>;
     /// Include edges of every live version of the project (see `live_versions`).
-    async fn live_include_edges(&self, project: &ProjectId) -> Result<Vec<IncludeEdge>, StoreError>;
+    async fn live_include_edges(&self, project: &ProjectId)
+    -> Result<Vec<IncludeEdge>, StoreError>;
 
     // ---- audit -------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ impl<S: Store> Fixture for S {
 /// Expand to one `#[tokio::test]` per conformance test. `$make` is an expression (it may
 /// `.await`) evaluating to a [`Fixture`] around a fresh, empty store:
 ///
-/// ```ignore
+/// ```text
 /// promptstore_core::store_test_suite!(fresh_store().await);
 /// ```
 #[macro_export]

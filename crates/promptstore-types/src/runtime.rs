@@ -185,7 +185,8 @@ mod tests {
 
     #[test]
     fn selector_label_and_version_are_distinct_on_the_wire() {
-        let label = serde_json::to_string(&Selector::Label("production".into())).unwrap_or_default();
+        let label =
+            serde_json::to_string(&Selector::Label("production".into())).unwrap_or_default();
         let version = serde_json::to_string(&Selector::Version(3)).unwrap_or_default();
         assert_eq!(label, r#"{"label":"production"}"#);
         assert_eq!(version, r#"{"version":3}"#);

@@ -181,3 +181,55 @@ pub async fn content(
         warnings: analysis.warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_config_must_be_an_object() {
+        let empty = serde_json::json!({});
+        assert_eq!(model_config(None).ok(), Some(empty.clone()));
+        assert_eq!(
+            model_config(Some(serde_json::Value::Null)).ok(),
+            Some(empty)
+        );
+        let obj = serde_json::json!({"model": "m", "temperature": 0.1});
+        assert_eq!(model_config(Some(obj.clone())).ok(), Some(obj));
+        for bad in [
+            serde_json::json!([1]),
+            serde_json::json!("gpt"),
+            serde_json::json!(3),
+        ] {
+            assert_eq!(
+                model_config(Some(bad)).err().map(|e| e.code()),
+                Some(ErrorCode::InvalidRequest)
+            );
+        }
+    }
+
+    #[test]
+    fn tags_are_validated_and_deduplicated_in_order() {
+        let got = tags(&["b".into(), "a".into(), "b".into()]).ok();
+        assert_eq!(got, Some(vec!["b".to_owned(), "a".to_owned()]));
+        assert_eq!(
+            tags(&["has space".into()]).err().map(|e| e.code()),
+            Some(ErrorCode::InvalidName)
+        );
+        let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        assert_eq!(
+            tags(&many).err().map(|e| e.code()),
+            Some(ErrorCode::InvalidRequest)
+        );
+    }
+
+    #[test]
+    fn description_is_bounded() {
+        assert!(description(&"x".repeat(MAX_DESCRIPTION_LEN)).is_ok());
+        let too_long = description(&"x".repeat(MAX_DESCRIPTION_LEN + 1));
+        assert_eq!(
+            too_long.err().map(|e| e.code()),
+            Some(ErrorCode::InvalidRequest)
+        );
+    }
+}

@@ -449,3 +449,78 @@ fn plan_prompt(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_prompt_they_are_about() {
+        let e = about(
+            "support/triage@2",
+            Error::rejected(ErrorCode::TemplateSyntax, "unexpected end")
+                .with_details(serde_json::json!({ "line": 3 })),
+        );
+        match e {
+            Error::Rejected {
+                code,
+                message,
+                details,
+            } => {
+                assert_eq!(code, ErrorCode::TemplateSyntax);
+                assert_eq!(message, "prompt 'support/triage@2': unexpected end");
+                assert_eq!(
+                    details,
+                    serde_json::json!({ "line": 3, "prompt": "support/triage@2" })
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let plain = about("p", Error::rejected(ErrorCode::InvalidRequest, "bad"));
+        assert_eq!(
+            plain.to_body().details,
+            serde_json::json!({ "prompt": "p" })
+        );
+    }
+
+    #[test]
+    fn export_leaves_out_the_derived_latest_label() {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let prompt = PromptRecord {
+            id: "id".into(),
+            project: ProjectId("proj".into()),
+            name: "p".into(),
+            kind: promptstore_types::PromptKind::Text,
+            description: "d".into(),
+            tags: vec!["t".into()],
+            status: PromptStatus::Active,
+            revision: 3,
+            latest_version: 1,
+            labels: [("latest".to_owned(), 1), ("production".to_owned(), 1)]
+                .into_iter()
+                .collect(),
+            created_by: "k".into(),
+            created_at: at,
+            updated_at: at,
+        };
+        let version = VersionRecord {
+            prompt_id: "id".into(),
+            prompt: "p".into(),
+            number: 1,
+            template: promptstore_types::Template::Text { text: "hi".into() },
+            variables: vec![],
+            model_config: serde_json::json!({}),
+            commit_message: "c".into(),
+            author: "k".into(),
+            parent: None,
+            content_hash: "h".into(),
+            includes: vec![],
+            breaking_changes: vec![],
+            created_at: at,
+        };
+        let e = export_prompt(&prompt, &[version]);
+        assert_eq!(e.labels.keys().collect::<Vec<_>>(), vec!["production"]);
+        assert_eq!(e.versions[0].content_hash.as_deref(), Some("h"));
+        assert_eq!(e.versions[0].author.as_deref(), Some("k"));
+    }
+}

@@ -1,0 +1,218 @@
+//! The hot path: resolve, bulk resolve and render, served from the in-memory snapshot with
+//! ETags and `If-None-Match` → 304.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use promptstore_core::model::{LATEST_LABEL, ProjectId};
+use promptstore_core::runtime::{ProjectSnapshot, RuntimeError};
+use promptstore_types::{
+    BulkResolved, ErrorBody, ErrorCode, RenderRequest, RenderedPrompt, ResolvedPrompt, Role,
+    Selector,
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, Json, Query};
+use crate::routes::common::if_none_match;
+use crate::state::AppState;
+
+/// How many times a resolve may load a non-live version and retry before giving up (each
+/// retry only happens when a concurrent write replaced the prompt in between).
+const MAX_LOAD_RETRIES: usize = 4;
+
+fn selector(label: Option<String>, version: Option<u32>) -> Result<Selector, ApiError> {
+    match (label, version) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "give either label or version, not both",
+        )
+        .with_details(serde_json::json!({ "fields": ["label", "version"] }))),
+        (None, Some(n)) => Ok(Selector::Version(n)),
+        (Some(label), None) => {
+            promptstore_core::names::validate_label_name(&label)?;
+            Ok(Selector::Label(label))
+        }
+        (None, None) => Ok(Selector::Label(LATEST_LABEL.to_owned())),
+    }
+}
+
+/// Run `op` on the project's snapshot; on `NeedVersion` load that version from the store
+/// into the snapshot's shared cache and retry.
+async fn on_snapshot<T>(
+    state: &AppState,
+    project: &ProjectId,
+    op: impl Fn(&ProjectSnapshot) -> Result<T, RuntimeError>,
+) -> ApiResult<T> {
+    let runtime = match state.runtime_now(project) {
+        Some(rt) => rt,
+        None => state.runtime(project).await?,
+    };
+    for _ in 0..MAX_LOAD_RETRIES {
+        let need = match op(&runtime.snapshot()) {
+            Ok(v) => return Ok(v),
+            Err(RuntimeError::Failed(e)) => return Err(e.into()),
+            Err(RuntimeError::NeedVersion(need)) => need,
+        };
+        let version = state
+            .store()
+            .get_version(project, &need.prompt, need.number)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "version {} of prompt '{}' not found",
+                        need.number, need.prompt
+                    ),
+                )
+            })?;
+        runtime.snapshot().add_version(version);
+    }
+    Err(ApiError::new(
+        ErrorCode::Conflict,
+        "the prompt changed while it was being resolved; retry",
+    ))
+}
+
+/// A 200 JSON response with `ETag`, or 304 when the client already has it.
+fn cached_json(request_headers: &HeaderMap, etag: &str, body: Vec<u8>) -> Response {
+    let quoted = format!("\"{etag}\"");
+    let etag_value = HeaderValue::from_str(&quoted).unwrap_or(HeaderValue::from_static("\"0\""));
+    if if_none_match(request_headers, etag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag_value),
+        ],
+        Body::from(body),
+    )
+        .into_response()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| {
+        tracing::error!(error = %e, "serialising a response failed");
+        ApiError::new(
+            ErrorCode::Internal,
+            "internal error; the cause is in the server log",
+        )
+    })
+}
+
+/// ETag of a body: the first 128 bits of its SHA-256. Used where the answer depends on
+/// more than one version (renders through includes, bulk), so only the bytes can say.
+fn body_etag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    hex::encode(&digest[..16])
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResolveQuery {
+    /// Prompt name (not encoded: it is a query value).
+    pub name: String,
+    /// Label to resolve (default `latest`).
+    pub label: Option<String>,
+    /// Version number instead of a label.
+    pub version: Option<u32>,
+    /// User/session id for sticky experiment assignment.
+    // Accepted now so that callers can send it already; experiments (a later capability)
+    // will read it.
+    #[allow(dead_code)]
+    pub unit_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/resolve", tag = "runtime", params(ResolveQuery,
+        ("If-None-Match" = Option<String>, Header, description = "ETag of a cached answer")),
+    responses((status = 200, body = ResolvedPrompt, headers(("ETag" = String))), (status = 304, description = "not modified"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Query(q): Query<ResolveQuery>,
+) -> ApiResult<Response> {
+    let actor = auth.require(Role::Runtime)?;
+    let selector = selector(q.label, q.version)?;
+    let resolved = on_snapshot(&state, &actor.project, |s| s.resolve(&q.name, &selector)).await?;
+    let p = resolved.prompt();
+    let v = resolved.version();
+    // Versions are immutable, so id + number + hash + status + label pin the answer.
+    let etag = format!(
+        "{}-{}-{}-{}-{}",
+        p.id,
+        v.number,
+        v.content_hash.get(..16).unwrap_or(&v.content_hash),
+        p.status.as_str(),
+        resolved.label.as_deref().unwrap_or("")
+    );
+    if if_none_match(&headers, &etag) {
+        return Ok(cached_json(&headers, &etag, Vec::new()));
+    }
+    let body = to_json(&resolved.to_wire())?;
+    Ok(cached_json(&headers, &etag, body))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BulkQuery {
+    /// Label to resolve every prompt at (default `latest`).
+    pub label: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/resolve/bulk", tag = "runtime", params(BulkQuery,
+        ("If-None-Match" = Option<String>, Header, description = "ETag of a cached answer")),
+    responses((status = 200, body = BulkResolved, headers(("ETag" = String))), (status = 304, description = "not modified"),
+        (status = 400, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn resolve_bulk(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Query(q): Query<BulkQuery>,
+) -> ApiResult<Response> {
+    let actor = auth.require(Role::Runtime)?;
+    let label = q.label.unwrap_or_else(|| LATEST_LABEL.to_owned());
+    promptstore_core::names::validate_label_name(&label)?;
+    let resolved = on_snapshot(&state, &actor.project, |s| s.bulk(&label)).await?;
+    let body = to_json(&BulkResolved {
+        label: label.clone(),
+        prompts: resolved.iter().map(|r| r.to_wire()).collect(),
+    })?;
+    let etag = body_etag(&body);
+    Ok(cached_json(&headers, &etag, body))
+}
+
+#[utoipa::path(post, path = "/api/v1/render", tag = "runtime", request_body = RenderRequest,
+    params(("If-None-Match" = Option<String>, Header, description = "ETag of a cached answer")),
+    responses((status = 200, body = RenderedPrompt, headers(("ETag" = String))), (status = 304, description = "not modified"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn render(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Json(req): Json<RenderRequest>,
+) -> ApiResult<Response> {
+    let actor = auth.require(Role::Runtime)?;
+    let selector = selector(req.label, req.version)?;
+    let rendered = on_snapshot(&state, &actor.project, |s| {
+        s.render(&req.name, &selector, &req.variables)
+    })
+    .await?;
+    let wire: RenderedPrompt = rendered.into_wire();
+    let body = to_json(&wire)?;
+    let etag = body_etag(&body);
+    Ok(cached_json(&headers, &etag, body))
+}

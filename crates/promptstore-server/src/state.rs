@@ -1,0 +1,313 @@
+//! Shared server state: the store, the key table, and per project the runtime snapshot and
+//! the change broadcast.
+//!
+//! Architecture invariant: resolve/render read only the snapshot (an `ArcSwap`, so readers
+//! never take a lock). Every successful write refreshes the prompts it touched from the
+//! store and swaps in a new snapshot; refreshes of one project are serialized and load
+//! after taking the lock, so an older load can never overwrite a newer one.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use promptstore_core::model::{LATEST_LABEL, ProjectId};
+use promptstore_core::runtime::ProjectSnapshot;
+use promptstore_core::store::{Store, StoreError};
+use promptstore_types::{ChangeEvent, ImportReport};
+use tokio::sync::{Mutex, broadcast, watch};
+
+use crate::auth::KeyTable;
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+
+/// One project's runtime: what resolve/render serve, and who listens for changes.
+pub struct ProjectRuntime {
+    snapshot: ArcSwap<ProjectSnapshot>,
+    refresh: Mutex<()>,
+    changes: broadcast::Sender<ChangeEvent>,
+}
+
+impl ProjectRuntime {
+    fn new(snapshot: ProjectSnapshot, buffer: usize) -> Self {
+        let (changes, _) = broadcast::channel(buffer.max(1));
+        ProjectRuntime {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            refresh: Mutex::new(()),
+            changes,
+        }
+    }
+
+    /// The current snapshot (lock-free).
+    pub fn snapshot(&self) -> arc_swap::Guard<Arc<ProjectSnapshot>> {
+        self.snapshot.load()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.changes.subscribe()
+    }
+}
+
+/// A committed change, announced on the change stream and refreshed in the snapshot.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub kind: &'static str,
+    pub prompt: String,
+    pub version: Option<u32>,
+    pub label: Option<String>,
+}
+
+impl Change {
+    pub fn prompt(kind: &'static str, prompt: &str, version: Option<u32>) -> Self {
+        Change {
+            kind,
+            prompt: prompt.to_owned(),
+            version,
+            label: None,
+        }
+    }
+
+    pub fn label(kind: &'static str, prompt: &str, label: &str, version: Option<u32>) -> Self {
+        Change {
+            kind,
+            prompt: prompt.to_owned(),
+            version,
+            label: Some(label.to_owned()),
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: ServerConfig,
+    keys: KeyTable,
+    projects: ArcSwap<HashMap<ProjectId, Arc<ProjectRuntime>>>,
+    /// Serializes adding projects to the map (rare), never taken by readers.
+    projects_write: Mutex<()>,
+    loaded: AtomicBool,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The state every handler receives; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// Load the key table and every project's snapshot from the store.
+    pub async fn load(store: Arc<dyn Store>, config: ServerConfig) -> anyhow::Result<AppState> {
+        let (shutdown, _) = watch::channel(false);
+        let state = AppState(Arc::new(Inner {
+            store,
+            config,
+            keys: KeyTable::default(),
+            projects: ArcSwap::from_pointee(HashMap::new()),
+            projects_write: Mutex::new(()),
+            loaded: AtomicBool::new(false),
+            shutdown,
+        }));
+        state.reload_keys_inner().await?;
+        for project in state.store().list_projects().await? {
+            state
+                .project_added(&project.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("loading project {}: {e}", project.id))?;
+        }
+        state.0.loaded.store(true, Ordering::Release);
+        Ok(state)
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.0.store.as_ref()
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    pub fn keys(&self) -> &KeyTable {
+        &self.0.keys
+    }
+
+    pub fn snapshots_loaded(&self) -> bool {
+        self.0.loaded.load(Ordering::Acquire)
+    }
+
+    async fn reload_keys_inner(&self) -> Result<(), StoreError> {
+        self.0.keys.reload(self.0.store.as_ref()).await
+    }
+
+    /// Reload the key table after a key was created or revoked.
+    pub async fn reload_keys(&self) -> Result<(), ApiError> {
+        Ok(self.reload_keys_inner().await?)
+    }
+
+    async fn build_snapshot(&self, project: &ProjectId) -> Result<ProjectSnapshot, StoreError> {
+        let store = self.store();
+        let prompts = store.all_prompts(project).await?;
+        let versions = store.live_versions(project, None).await?;
+        Ok(ProjectSnapshot::build(
+            prompts,
+            versions,
+            self.0.config.render_limits,
+        ))
+    }
+
+    /// Load (or reload) a project's snapshot and register it.
+    pub async fn project_added(
+        &self,
+        project: &ProjectId,
+    ) -> Result<Arc<ProjectRuntime>, ApiError> {
+        let _guard = self.0.projects_write.lock().await;
+        if let Some(rt) = self.0.projects.load().get(project) {
+            return Ok(rt.clone());
+        }
+        let snapshot = self.build_snapshot(project).await?;
+        let rt = Arc::new(ProjectRuntime::new(snapshot, self.0.config.change_buffer));
+        let mut map = HashMap::clone(&self.0.projects.load());
+        map.insert(project.clone(), rt.clone());
+        self.0.projects.store(Arc::new(map));
+        Ok(rt)
+    }
+
+    /// The runtime of a project, loading it if this instance has not seen it yet.
+    pub async fn runtime(&self, project: &ProjectId) -> Result<Arc<ProjectRuntime>, ApiError> {
+        if let Some(rt) = self.0.projects.load().get(project) {
+            return Ok(rt.clone());
+        }
+        self.project_added(project).await
+    }
+
+    /// The runtime of a project if loaded (the hot path: no await, no lock).
+    pub fn runtime_now(&self, project: &ProjectId) -> Option<Arc<ProjectRuntime>> {
+        self.0.projects.load().get(project).cloned()
+    }
+
+    /// After a committed write: refresh the touched prompts in the snapshot, then announce
+    /// the changes. A failed refresh is logged and falls back to a full rebuild.
+    pub async fn after_write(&self, project: &ProjectId, changes: Vec<Change>) {
+        let prompts: BTreeSet<String> = changes.iter().map(|c| c.prompt.clone()).collect();
+        let rt = match self.runtime(project).await {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(project = %project, error = %e, "runtime snapshot unavailable after write");
+                return;
+            }
+        };
+        self.refresh_prompts(project, &rt, Some(&prompts)).await;
+        let at = time::OffsetDateTime::now_utc();
+        for c in changes {
+            // No subscriber is not an error: nobody listens right now.
+            let _ = rt.changes.send(ChangeEvent {
+                kind: c.kind.to_owned(),
+                prompt: Some(c.prompt),
+                version: c.version,
+                label: c.label,
+                at,
+            });
+        }
+    }
+
+    /// After an import: rebuild the snapshot and announce what the report says changed.
+    pub async fn after_import(&self, project: &ProjectId, report: &ImportReport) {
+        let mut changes = Vec::new();
+        for p in &report.prompts_created {
+            changes.push(Change::prompt("prompt_created", p, None));
+        }
+        for p in &report.prompts_updated {
+            changes.push(Change::prompt("prompt_updated", p, None));
+        }
+        for v in &report.versions_created {
+            if let Some((p, n)) = v.rsplit_once('@') {
+                let n = n.parse().ok();
+                changes.push(Change::prompt("version_created", p, n));
+                changes.push(Change::label("label_moved", p, LATEST_LABEL, n));
+            }
+        }
+        for m in &report.labels_moved {
+            // `name#label → n`
+            if let Some((p, rest)) = m.split_once('#') {
+                let (label, n) = rest.split_once(" → ").unwrap_or((rest, ""));
+                changes.push(Change::label("label_moved", p, label, n.parse().ok()));
+            }
+        }
+        let rt = match self.runtime(project).await {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(project = %project, error = %e, "runtime snapshot unavailable after import");
+                return;
+            }
+        };
+        self.refresh_prompts(project, &rt, None).await;
+        let at = time::OffsetDateTime::now_utc();
+        for c in changes {
+            let _ = rt.changes.send(ChangeEvent {
+                kind: c.kind.to_owned(),
+                prompt: Some(c.prompt),
+                version: c.version,
+                label: c.label,
+                at,
+            });
+        }
+    }
+
+    /// Refresh `prompts` (all when `None`) under the project's refresh lock.
+    async fn refresh_prompts(
+        &self,
+        project: &ProjectId,
+        rt: &ProjectRuntime,
+        prompts: Option<&BTreeSet<String>>,
+    ) {
+        let _guard = rt.refresh.lock().await;
+        let refreshed = match prompts {
+            Some(names) => match self.refresh_some(project, rt, names).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(project = %project, error = %e, "incremental snapshot refresh failed; rebuilding");
+                    false
+                }
+            },
+            None => false,
+        };
+        if !refreshed {
+            match self.build_snapshot(project).await {
+                Ok(s) => rt.snapshot.store(Arc::new(s)),
+                Err(e) => {
+                    tracing::error!(project = %project, error = %e, "snapshot rebuild failed; serving the previous one")
+                }
+            }
+        }
+    }
+
+    async fn refresh_some(
+        &self,
+        project: &ProjectId,
+        rt: &ProjectRuntime,
+        names: &BTreeSet<String>,
+    ) -> Result<(), StoreError> {
+        let mut snapshot = ProjectSnapshot::clone(&rt.snapshot.load());
+        for name in names {
+            snapshot = match self.store().get_prompt(project, name).await? {
+                Some(prompt) => {
+                    let versions = self.store().live_versions(project, Some(name)).await?;
+                    snapshot.with_prompt(prompt, versions)
+                }
+                None => snapshot.without_prompt(name),
+            };
+        }
+        rt.snapshot.store(Arc::new(snapshot));
+        Ok(())
+    }
+
+    /// Tell long-lived responses (change streams) to end: the server is stopping.
+    pub fn begin_shutdown(&self) {
+        let _ = self.0.shutdown.send(true);
+    }
+
+    /// Resolves when shutdown begins.
+    pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.0.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
+    }
+}

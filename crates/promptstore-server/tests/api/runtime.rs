@@ -1,0 +1,387 @@
+//! The runtime path: includes, strict variables, render limits, ETags and the change stream.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use promptstore_client::types::{RenderRequest, VarType, VariableSpec};
+use promptstore_client::{ErrorCode, Fetched, Selector};
+
+use crate::harness::*;
+
+fn render_req(name: &str, label: Option<&str>, vars: serde_json::Value) -> RenderRequest {
+    RenderRequest {
+        name: name.to_owned(),
+        label: label.map(str::to_owned),
+        version: None,
+        variables: vars.as_object().cloned().unwrap_or_default(),
+        unit_id: None,
+    }
+}
+
+#[tokio::test]
+async fn includes_by_label_and_by_version() {
+    let s = TestServer::start().await;
+    s.admin
+        .create_prompt(&new_prompt("parts/header", text("HEADER v1"), vec![]))
+        .await
+        .unwrap();
+    s.admin
+        .create_version("parts/header", &new_version(text("HEADER v2"), vec![]))
+        .await
+        .unwrap();
+    s.admin
+        .set_label("parts/header", "production", &to(1))
+        .await
+        .unwrap();
+    s.admin
+        .create_prompt(&new_prompt(
+            "main",
+            text(r#"{% include "parts/header@production" %} | {% include "parts/header@2" %} | {{ x }}"#),
+            vec![var("x", VarType::String)],
+        ))
+        .await
+        .unwrap();
+    let out = s
+        .admin
+        .render(&render_req("main", None, serde_json::json!({"x": "body"})))
+        .await
+        .unwrap();
+    assert_eq!(out.text.as_deref(), Some("HEADER v1 | HEADER v2 | body"));
+
+    // Moving the included label changes the render at once.
+    s.admin
+        .set_label("parts/header", "production", &to(2))
+        .await
+        .unwrap();
+    let out = s
+        .admin
+        .render(&render_req("main", None, serde_json::json!({"x": "body"})))
+        .await
+        .unwrap();
+    assert_eq!(out.text.as_deref(), Some("HEADER v2 | HEADER v2 | body"));
+
+    let deps = s.admin.dependencies("main").await.unwrap();
+    assert_eq!(deps.includes.len(), 2);
+    let used_by = s.admin.dependencies("parts/header").await.unwrap();
+    assert_eq!(used_by.included_by.len(), 2);
+    assert!(used_by.included_by.iter().all(|d| d.prompt == "main"));
+
+    // Including something that does not exist is refused on save.
+    let r = s
+        .admin
+        .create_prompt(&new_prompt(
+            "broken",
+            text(r#"{% include "nope@latest" %}"#),
+            vec![],
+        ))
+        .await;
+    assert_eq!(code(r), ErrorCode::InvalidRequest);
+    let r = s
+        .admin
+        .create_prompt(&new_prompt(
+            "broken",
+            text(r#"{% include "parts/header@9" %}"#),
+            vec![],
+        ))
+        .await;
+    assert_eq!(code(r), ErrorCode::InvalidRequest);
+}
+
+#[tokio::test]
+async fn include_cycles_are_refused_on_save() {
+    let s = TestServer::start().await;
+    s.admin
+        .create_prompt(&new_prompt("a", text("A"), vec![]))
+        .await
+        .unwrap();
+    s.admin
+        .create_prompt(&new_prompt(
+            "b",
+            text(r#"B {% include "a@latest" %}"#),
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let (st, body) = api_error(
+        s.admin
+            .create_version(
+                "a",
+                &new_version(text(r#"A {% include "b@latest" %}"#), vec![]),
+            )
+            .await,
+    );
+    assert_eq!((st, body.code), (409, ErrorCode::IncludeCycle));
+    assert!(body.message.contains("a → b → a"), "{}", body.message);
+    let (_, body) = api_error(
+        s.admin
+            .create_version("a", &new_version(text(r#"{% include "a@1" %}"#), vec![]))
+            .await,
+    );
+    assert_eq!(body.code, ErrorCode::IncludeCycle);
+    assert_eq!(s.admin.get_prompt("a").await.unwrap().latest_version, 1);
+}
+
+#[tokio::test]
+async fn variables_are_strict_and_named() {
+    let s = TestServer::start().await;
+    let mut optional = var("tone", VarType::String);
+    optional.required = false;
+    optional.default = Some(serde_json::json!("friendly"));
+    let count = VariableSpec {
+        allowed: None,
+        ..var("count", VarType::Number)
+    };
+    s.admin
+        .create_prompt(&new_prompt(
+            "v",
+            text("{{ name }} x{{ count }} ({{ tone }})"),
+            vec![var("name", VarType::String), count, optional],
+        ))
+        .await
+        .unwrap();
+    let (st, body) = api_error(
+        s.admin
+            .render(&render_req("v", None, serde_json::json!({"count": 2})))
+            .await,
+    );
+    assert_eq!((st, body.code), (422, ErrorCode::MissingVariable));
+    assert!(body.message.contains("name"), "{}", body.message);
+    let (st, body) = api_error(
+        s.admin
+            .render(&render_req(
+                "v",
+                None,
+                serde_json::json!({"name": "a", "count": "two"}),
+            ))
+            .await,
+    );
+    assert_eq!((st, body.code), (422, ErrorCode::VariableType));
+    assert!(body.message.contains("count"), "{}", body.message);
+    let ok = s
+        .admin
+        .render(&render_req(
+            "v",
+            None,
+            serde_json::json!({"name": "a", "count": 2}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(ok.text.as_deref(), Some("a x2 (friendly)"));
+
+    // An undeclared name printed is an error, not an empty string.
+    let created = s
+        .admin
+        .create_prompt(&new_prompt("undeclared", text("Hi {{ ghost }}"), vec![]))
+        .await
+        .unwrap();
+    assert!(
+        created
+            .warnings
+            .iter()
+            .any(|w| w.code == "undeclared_variable" && w.variable.as_deref() == Some("ghost")),
+        "{:?}",
+        created.warnings
+    );
+    let (st, body) = api_error(
+        s.admin
+            .render(&render_req("undeclared", None, serde_json::json!({})))
+            .await,
+    );
+    assert_eq!((st, body.code), (422, ErrorCode::RenderFailed));
+
+    // Label and version together are ambiguous.
+    let mut both = render_req("v", Some("latest"), serde_json::json!({}));
+    both.version = Some(1);
+    assert_eq!(code(s.admin.render(&both).await), ErrorCode::InvalidRequest);
+    assert_eq!(
+        code(
+            s.admin
+                .render(&render_req("nope", None, serde_json::json!({})))
+                .await
+        ),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(
+            s.admin
+                .render(&render_req("v", Some("missing"), serde_json::json!({})))
+                .await
+        ),
+        ErrorCode::NotFound
+    );
+}
+
+#[tokio::test]
+async fn runaway_templates_are_stopped() {
+    let s = TestServer::start().await;
+    s.admin
+        .create_prompt(&new_prompt("loop", text("{% for i in range(10000) %}{% for j in range(10000) %}{{ j }}{% endfor %}{% endfor %}"), vec![]))
+        .await
+        .unwrap();
+    let (st, body) = api_error(
+        s.admin
+            .render(&render_req("loop", None, serde_json::json!({})))
+            .await,
+    );
+    assert_eq!((st, body.code), (422, ErrorCode::RenderLimit));
+}
+
+#[tokio::test]
+async fn etags_and_304_on_resolve_render_and_bulk() {
+    let s = TestServer::start().await;
+    s.admin
+        .create_prompt(&new_prompt(
+            "e",
+            text("v1 {{ x }}"),
+            vec![var("x", VarType::String)],
+        ))
+        .await
+        .unwrap();
+    s.admin.set_label("e", "production", &to(1)).await.unwrap();
+    let sel = Selector::Label("production".into());
+
+    let Fetched::Modified(first) = s
+        .admin
+        .resolve_conditional("e", &sel, None, None)
+        .await
+        .unwrap()
+    else {
+        panic!("first fetch must be a 200")
+    };
+    let etag = first.etag.clone().expect("resolve has an ETag");
+    assert!(matches!(
+        s.admin
+            .resolve_conditional("e", &sel, None, Some(&etag))
+            .await
+            .unwrap(),
+        Fetched::NotModified
+    ));
+
+    let Fetched::Modified(bulk) = s
+        .admin
+        .bulk_resolve_conditional("production", None)
+        .await
+        .unwrap()
+    else {
+        panic!("first bulk must be a 200")
+    };
+    let bulk_etag = bulk.etag.clone().expect("bulk has an ETag");
+    assert_eq!(bulk.value.prompts.len(), 1);
+    assert!(matches!(
+        s.admin
+            .bulk_resolve_conditional("production", Some(&bulk_etag))
+            .await
+            .unwrap(),
+        Fetched::NotModified
+    ));
+
+    let req = render_req("e", Some("production"), serde_json::json!({"x": "a"}));
+    let rendered = s.admin.render_tagged(&req).await.unwrap();
+    let render_etag = rendered.etag.clone().expect("render has an ETag");
+    let body = serde_json::to_vec(&req).unwrap();
+    let r = s
+        .admin
+        .raw(
+            promptstore_client::Method::POST,
+            "/api/v1/render",
+            &[
+                ("content-type", "application/json"),
+                ("if-none-match", &render_etag),
+            ],
+            Some(body.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 304);
+    // Other variables, other answer.
+    let other = s
+        .admin
+        .render_tagged(&render_req(
+            "e",
+            Some("production"),
+            serde_json::json!({"x": "b"}),
+        ))
+        .await
+        .unwrap();
+    assert_ne!(other.etag, rendered.etag);
+
+    // Moving the label changes all three tags.
+    s.admin
+        .create_version(
+            "e",
+            &new_version(text("v2 {{ x }}"), vec![var("x", VarType::String)]),
+        )
+        .await
+        .unwrap();
+    s.admin.set_label("e", "production", &to(2)).await.unwrap();
+    assert!(matches!(
+        s.admin
+            .resolve_conditional("e", &sel, None, Some(&etag))
+            .await
+            .unwrap(),
+        Fetched::Modified(_)
+    ));
+    assert!(matches!(
+        s.admin
+            .bulk_resolve_conditional("production", Some(&bulk_etag))
+            .await
+            .unwrap(),
+        Fetched::Modified(_)
+    ));
+    let r = s
+        .admin
+        .raw(
+            promptstore_client::Method::POST,
+            "/api/v1/render",
+            &[
+                ("content-type", "application/json"),
+                ("if-none-match", &render_etag),
+            ],
+            Some(body),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn change_stream_delivers_a_label_move_within_a_second() {
+    let s = TestServer::start().await;
+    s.admin
+        .create_prompt(&new_prompt("live", text("x"), vec![]))
+        .await
+        .unwrap();
+    let (runtime, _) = s.key(promptstore_client::types::Role::Runtime).await;
+    let mut stream = runtime.changes().await.unwrap();
+    // Let the subscription register before the write.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.admin
+        .set_label("live", "production", &to(1))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let e = stream
+                .next()
+                .await
+                .expect("stream open")
+                .expect("event decodes");
+            if e.kind == "label_moved" && e.label.as_deref() == Some("production") {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("label move arrives within a second");
+    assert_eq!(event.prompt.as_deref(), Some("live"));
+    assert_eq!(event.version, Some(1));
+    drop(stream);
+    // Without a key the stream is refused.
+    assert_eq!(
+        s.client("").changes().await.err().and_then(|e| e.code()),
+        Some(ErrorCode::Unauthorized)
+    );
+    // Shutdown does not wait for open streams.
+    let _open = runtime.changes().await.unwrap();
+    s.stop().await;
+}
