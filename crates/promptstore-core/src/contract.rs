@@ -101,19 +101,11 @@ mod tests {
     use serde_json::json;
 
     fn spec(name: &str, ty: VarType) -> VariableSpec {
-        VariableSpec {
-            name: name.into(),
-            var_type: ty,
-            required: true,
-            default: None,
-            allowed: None,
-            description: None,
-        }
+        VariableSpec::new(name, ty)
     }
 
-    fn optional(mut s: VariableSpec) -> VariableSpec {
-        s.required = false;
-        s
+    fn optional(s: VariableSpec) -> VariableSpec {
+        s.optional()
     }
 
     fn defaulted(mut s: VariableSpec, d: serde_json::Value) -> VariableSpec {

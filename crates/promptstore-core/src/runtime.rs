@@ -881,14 +881,7 @@ mod tests {
     }
 
     fn spec(name: &str, ty: VarType) -> VariableSpec {
-        VariableSpec {
-            name: name.into(),
-            var_type: ty,
-            required: true,
-            default: None,
-            allowed: None,
-            description: None,
-        }
+        VariableSpec::new(name, ty)
     }
 
     fn vars(v: Value) -> Map<String, Value> {

@@ -280,19 +280,11 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, ty: VarType) -> VariableSpec {
-        VariableSpec {
-            name: name.into(),
-            var_type: ty,
-            required: true,
-            default: None,
-            allowed: None,
-            description: None,
-        }
+        VariableSpec::new(name, ty)
     }
 
-    fn optional(mut s: VariableSpec) -> VariableSpec {
-        s.required = false;
-        s
+    fn optional(s: VariableSpec) -> VariableSpec {
+        s.optional()
     }
 
     fn with_default(mut s: VariableSpec, d: Value) -> VariableSpec {

@@ -137,3 +137,23 @@ pub struct VariableSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
+
+impl VariableSpec {
+    /// A required variable without default, enum or description.
+    pub fn new(name: impl Into<String>, var_type: VarType) -> Self {
+        VariableSpec {
+            name: name.into(),
+            var_type,
+            required: true,
+            default: None,
+            allowed: None,
+            description: None,
+        }
+    }
+
+    /// The same variable, optional.
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+}

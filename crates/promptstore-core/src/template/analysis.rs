@@ -183,14 +183,7 @@ mod tests {
     use serde_json::Value;
 
     fn spec(name: &str, ty: VarType) -> VariableSpec {
-        VariableSpec {
-            name: name.into(),
-            var_type: ty,
-            required: true,
-            default: None,
-            allowed: None,
-            description: None,
-        }
+        VariableSpec::new(name, ty)
     }
 
     fn text(t: &str) -> Template {
