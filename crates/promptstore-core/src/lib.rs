@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no I/O of its own. It knows no HTTP, no SQL, no
 //! files and no environment variables; storage reaches it only through `&dyn Store`.
 
+pub mod analytics;
 pub mod audit;
 pub mod convert;
 pub mod error;

@@ -5,8 +5,13 @@
 //! single write connection, together with its audit records and label moves; reads use a
 //! separate pool and never wait for writers. SQL is hand-written for SQLite and checked by
 //! the shared conformance suite (`promptstore_core::store_tests`).
+//!
+//! Usage analytics live in a second file beside the first (`events.db`), with their own
+//! writer and migrations, so ingestion never holds the registry's write lock; the same
+//! `SqliteStore` implements `promptstore_core::analytics::store::AnalyticsStore` on it.
 
 mod accounts;
+mod analytics;
 mod audit_log;
 mod codec;
 mod connect;
@@ -34,25 +39,45 @@ use time::OffsetDateTime;
 
 use crate::error::backend;
 
+pub use analytics::{DEFAULT_EVENTS_FILE_NAME, events_path_for};
+
 /// The file name `open_in` uses inside its directory.
 pub const DEFAULT_FILE_NAME: &str = "promptstore.db";
 
-/// The SQLite store. Cheap to clone: the pools are shared.
+/// The SQLite store: the registry file and the analytics file beside it. Cheap to clone:
+/// the pools are shared.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     path: PathBuf,
+    analytics: analytics::AnalyticsDb,
 }
 
 impl SqliteStore {
-    /// Open (creating the file and its parent directory if needed) and migrate the database.
+    /// Open (creating the files and their parent directory if needed) and migrate the
+    /// registry database at `path` and its analytics database beside it
+    /// ([`events_path_for`]).
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, &events_path_for(path)).await
+    }
+
+    /// Open the registry database at `path` and the analytics database at `events`.
+    pub async fn open_with(path: &Path, events: &Path) -> Result<SqliteStore, StoreError> {
         let pools = connect::open(path).await?;
+        let analytics = match analytics::AnalyticsDb::open(events).await {
+            Ok(analytics) => analytics,
+            Err(e) => {
+                pools.write.close().await;
+                pools.read.close().await;
+                return Err(e);
+            }
+        };
         Ok(SqliteStore {
             write: pools.write,
             read: pools.read,
             path: path.to_owned(),
+            analytics,
         })
     }
 
@@ -64,6 +89,18 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The analytics database file.
+    pub fn events_path(&self) -> &Path {
+        &self.analytics.path
+    }
+
+    /// The schema migrations applied to the analytics database, oldest first.
+    pub async fn analytics_schema_versions(&self) -> Result<Vec<i64>, StoreError> {
+        connect::applied_migrations(&self.analytics.read)
+            .await
+            .map_err(backend)
     }
 
     /// The journal mode the database reports (`wal` once open).
@@ -81,10 +118,11 @@ impl SqliteStore {
             .map_err(backend)
     }
 
-    /// Close both pools, waiting for running queries; later calls fail.
+    /// Close every pool of both files, waiting for running queries; later calls fail.
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+        self.analytics.close().await;
     }
 
     async fn reader(&self) -> Result<PoolConnection<sqlx::Sqlite>, StoreError> {

@@ -4,11 +4,13 @@
 //! Only this crate derives `Serialize`/`Deserialize` for API shapes; the domain maps to and
 //! from these types at the edges (see ARCHITECTURE.md).
 
+pub mod analytics;
 pub mod error;
 pub mod registry;
 pub mod runtime;
 pub mod template;
 
+pub use analytics::*;
 pub use error::{ErrorBody, ErrorCode};
 pub use registry::*;
 pub use runtime::*;

@@ -2,6 +2,7 @@
 //! orchestrating the pure domain rules over a `&dyn Store`. The server maps HTTP onto these
 //! and nothing else; no use case knows about HTTP, SQL or where randomness comes from.
 
+pub mod analytics;
 pub mod audit;
 pub mod dependencies;
 pub mod keys;

@@ -1,0 +1,131 @@
+//! The storage contract of analytics. Every backend implements `AnalyticsStore` and passes
+//! the analytics part of the conformance suite.
+//!
+//! Architecture invariant: raw events and the aggregate cells they feed are written in the
+//! same transaction, so the aggregates always equal a fold of the stored events (minus the
+//! events pruned by retention, whose contribution the aggregates keep).
+
+use async_trait::async_trait;
+use promptstore_types::{AlertRuleIn, Feedback};
+use time::OffsetDateTime;
+
+use super::model::{
+    AlertEvaluation, AlertEventRecord, AlertRuleRecord, AnalyticsFilter, CellKey, EventRecord,
+    EventRef, Granularity, IngestOutcome, PriceRecord, StoredEvent,
+};
+use super::rollup::Rollup;
+use crate::model::{Actor, ProjectId};
+use crate::store::{Page, PageRequest, StoreError};
+
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync + 'static {
+    /// Store a batch (events of any projects) in ONE transaction: skip events whose
+    /// (project, client id) is already stored — or appears earlier in the batch — and fold
+    /// every inserted event into its hourly and daily cells (`Rollup::add`) in the same
+    /// transaction. Returns one outcome per event, in order. Durable when it returns.
+    async fn ingest(&self, events: Vec<EventRecord>) -> Result<Vec<IngestOutcome>, StoreError>;
+
+    /// Late scores/feedback: merge `scores` into the event's scores (same name = replace),
+    /// replace its feedback when given, and adjust its cells by the difference
+    /// (`Rollup::replace_judgements`), in one transaction. `NotFound` for an unknown event.
+    async fn attach(
+        &self,
+        project: &ProjectId,
+        event: &EventRef,
+        scores: &std::collections::BTreeMap<String, f64>,
+        feedback: Option<&Feedback>,
+    ) -> Result<StoredEvent, StoreError>;
+
+    async fn get_event(
+        &self,
+        project: &ProjectId,
+        event: &EventRef,
+    ) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Raw events newest first.
+    async fn list_events(
+        &self,
+        project: &ProjectId,
+        filter: &AnalyticsFilter,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+        page: &PageRequest,
+    ) -> Result<Page<StoredEvent>, StoreError>;
+
+    /// Aggregate cells whose bucket starts in `[from, to)` and that match `filter`.
+    async fn cells(
+        &self,
+        project: &ProjectId,
+        granularity: Granularity,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        filter: &AnalyticsFilter,
+    ) -> Result<Vec<(CellKey, Rollup)>, StoreError>;
+
+    /// A rollup computed from the RAW events with `at` in `[from, to)` matching `filter`
+    /// (alert windows need minute precision that hourly cells do not have).
+    async fn window(
+        &self,
+        project: &ProjectId,
+        filter: &AnalyticsFilter,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Rollup, StoreError>;
+
+    /// Delete raw events with `at < before` (all projects), in bounded chunks; the cells
+    /// keep their contribution. Returns how many were deleted.
+    async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // ---- prices ------------------------------------------------------------------------
+
+    /// The project's own price entries, all of them (every model, every effective date).
+    async fn list_prices(&self, project: &ProjectId) -> Result<Vec<PriceRecord>, StoreError>;
+    /// Every project's price entries (the server caches them for ingest).
+    async fn all_prices(&self) -> Result<Vec<(ProjectId, PriceRecord)>, StoreError>;
+    /// Add a price entry (audited as `price.set`). Same model and effective date = replace.
+    async fn set_price(&self, actor: &Actor, price: PriceRecord)
+    -> Result<PriceRecord, StoreError>;
+    /// Remove all of the project's entries for a model (audited as `price.deleted`);
+    /// `NotFound` when it has none.
+    async fn delete_price(&self, actor: &Actor, model: &str) -> Result<(), StoreError>;
+
+    // ---- alerts ------------------------------------------------------------------------
+
+    async fn create_alert_rule(
+        &self,
+        actor: &Actor,
+        rule: AlertRuleIn,
+    ) -> Result<AlertRuleRecord, StoreError>;
+    async fn update_alert_rule(
+        &self,
+        actor: &Actor,
+        id: i64,
+        rule: AlertRuleIn,
+    ) -> Result<AlertRuleRecord, StoreError>;
+    async fn delete_alert_rule(&self, actor: &Actor, id: i64) -> Result<(), StoreError>;
+    async fn get_alert_rule(
+        &self,
+        project: &ProjectId,
+        id: i64,
+    ) -> Result<Option<AlertRuleRecord>, StoreError>;
+    async fn list_alert_rules(
+        &self,
+        project: &ProjectId,
+    ) -> Result<Vec<AlertRuleRecord>, StoreError>;
+    /// Enabled rules of every project (the evaluation worker).
+    async fn enabled_alert_rules(&self) -> Result<Vec<AlertRuleRecord>, StoreError>;
+    /// Record an evaluation: update the rule's state, value and time, and append the
+    /// transition event when there is one — one transaction. Returns the appended event.
+    async fn record_alert_evaluation(
+        &self,
+        project: &ProjectId,
+        evaluation: AlertEvaluation,
+    ) -> Result<Option<AlertEventRecord>, StoreError>;
+    /// State changes newest first; `rule = None` for all rules of the project.
+    async fn list_alert_events(
+        &self,
+        project: &ProjectId,
+        rule: Option<i64>,
+        page: &PageRequest,
+    ) -> Result<Page<AlertEventRecord>, StoreError>;
+}

@@ -1,0 +1,92 @@
+//! Usage analytics in SQLite: a second database file beside the registry's (`events.db`
+//! next to `promptstore.db`) with its own write connection, pools and migrations, so that
+//! heavy ingestion never holds the registry's write lock. `SqliteStore` implements
+//! `AnalyticsStore` on it (see `store_impl`).
+//!
+//! Architecture invariant: raw events and the hour and day cells they feed are written in
+//! one `BEGIN IMMEDIATE` transaction of the analytics writer, so the cells always equal a
+//! fold of the stored events (plus the contribution of pruned ones). Audit records of price
+//! and alert-rule changes go to the registry file's audit log, written right after the
+//! analytics commit (two files cannot share one durable transaction in WAL mode).
+
+mod alerts;
+mod cells;
+mod connect;
+mod events;
+mod filter;
+mod ingest;
+mod multirow;
+mod prices;
+mod rows;
+mod store_impl;
+
+use std::path::{Path, PathBuf};
+
+use promptstore_core::store::StoreError;
+use sqlx::SqlitePool;
+
+/// The analytics file `open_in` uses inside its directory.
+pub const DEFAULT_EVENTS_FILE_NAME: &str = "events.db";
+
+/// Where the analytics file of a registry file lives: `events.db` beside the default
+/// `promptstore.db`, and `<stem>.events.db` beside any other name, so that several stores
+/// in one directory (tests) never share an analytics file.
+pub fn events_path_for(registry: &Path) -> PathBuf {
+    let name = registry.file_name().and_then(|n| n.to_str());
+    let events = match name {
+        Some(crate::DEFAULT_FILE_NAME) | None => DEFAULT_EVENTS_FILE_NAME.to_owned(),
+        Some(name) => {
+            let stem = Path::new(name)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or(name);
+            format!("{stem}.events.db")
+        }
+    };
+    registry.with_file_name(events)
+}
+
+/// The analytics database: its two pools and its file.
+#[derive(Clone, Debug)]
+pub(crate) struct AnalyticsDb {
+    pub(crate) write: SqlitePool,
+    pub(crate) read: SqlitePool,
+    pub(crate) path: PathBuf,
+}
+
+impl AnalyticsDb {
+    pub(crate) async fn open(path: &Path) -> Result<AnalyticsDb, StoreError> {
+        let pools = connect::open(path).await?;
+        Ok(AnalyticsDb {
+            write: pools.write,
+            read: pools.read,
+            path: path.to_owned(),
+        })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_events_file_sits_beside_the_registry_file() {
+        assert_eq!(
+            events_path_for(Path::new("/data/promptstore.db")),
+            Path::new("/data/events.db")
+        );
+        assert_eq!(
+            events_path_for(Path::new("/tmp/x/conformance.db")),
+            Path::new("/tmp/x/conformance.events.db")
+        );
+        assert_eq!(
+            events_path_for(Path::new("plain")),
+            Path::new("plain.events.db")
+        );
+    }
+}
