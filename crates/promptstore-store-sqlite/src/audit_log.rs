@@ -5,7 +5,7 @@ use promptstore_core::model::{AuditEntry, NewAuditEntry, ProjectId};
 use promptstore_core::store::{AuditFilter, Page, PageRequest, StoreError};
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
-use crate::codec::{Cursor, decode_cursor, page_limit, to_json_text, to_ms};
+use crate::codec::{Cursor, decode_cursor, into_page, page_limit, to_json_text, to_ms};
 use crate::error::backend;
 use crate::rows::{AUDIT_COLUMNS, AuditRow};
 
@@ -76,15 +76,7 @@ pub(crate) async fn list(
         .fetch_all(&mut *conn)
         .await
         .map_err(backend)?;
-    let mut items = rows
-        .into_iter()
-        .map(AuditRow::into_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|e| Cursor::Id(e.id).encode())
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    into_page(rows, limit, AuditRow::into_record, |e| {
+        Cursor::Id(e.id).encode()
+    })
 }

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use promptstore_core::store::StoreError;
+use promptstore_core::store::{Page, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -49,6 +49,27 @@ pub(crate) fn to_u64(what: &str, n: i64) -> Result<u64, StoreError> {
 pub(crate) fn page_limit(limit: u32) -> (usize, i64) {
     let limit = limit.clamp(1, 200) as usize;
     (limit, limit as i64 + 1)
+}
+
+/// Turn the `limit + 1` rows of a page query into a page: the extra row only tells that
+/// another page follows, and the cursor points after the last row kept.
+pub(crate) fn into_page<R, T>(
+    rows: Vec<R>,
+    limit: usize,
+    record: impl FnMut(R) -> Result<T, StoreError>,
+    cursor: impl Fn(&T) -> String,
+) -> Result<Page<T>, StoreError> {
+    let mut items = rows
+        .into_iter()
+        .map(record)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
 }
 
 /// The position a page ends at, per list. Cursors are this, tagged and base64url-encoded:

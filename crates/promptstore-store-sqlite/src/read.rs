@@ -7,7 +7,7 @@ use promptstore_core::model::{
 use promptstore_core::store::{Page, PageRequest, PromptFilter, StoreError};
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
-use crate::codec::{Cursor, decode_cursor, page_limit, to_ms, to_u32};
+use crate::codec::{Cursor, decode_cursor, into_page, page_limit, to_ms, to_u32};
 use crate::error::backend;
 use crate::lookup::{find_prompt, require_prompt_pk, version};
 use crate::rows::{
@@ -75,17 +75,9 @@ pub(crate) async fn list_prompts(
             .fetch_all(&mut *conn)
             .await
             .map_err(backend)?;
-        let mut items = rows
-            .into_iter()
-            .map(PromptRow::into_record)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|p| Cursor::Name(p.name.clone()).encode())
-        } else {
-            None
-        };
-        return Ok(Page { items, next_cursor });
+        return into_page(rows, limit, PromptRow::into_record, |p| {
+            Cursor::Name(p.name.clone()).encode()
+        });
     };
 
     let (after_score, after_name) = match decode_cursor(page.cursor.as_deref(), |c| match c {
@@ -179,17 +171,9 @@ pub(crate) async fn list_versions(
         .fetch_all(&mut *conn)
         .await
         .map_err(backend)?;
-    let mut items = rows
-        .into_iter()
-        .map(VersionRow::into_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|v| Cursor::Version(v.number).encode())
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    into_page(rows, limit, VersionRow::into_record, |v| {
+        Cursor::Version(v.number).encode()
+    })
 }
 
 pub(crate) async fn all_versions(
@@ -270,17 +254,9 @@ pub(crate) async fn label_history(
         .fetch_all(&mut *conn)
         .await
         .map_err(backend)?;
-    let mut items = rows
-        .into_iter()
-        .map(MoveRow::into_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|m| Cursor::Id(m.id).encode())
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    into_page(rows, limit, MoveRow::into_record, |m| {
+        Cursor::Id(m.id).encode()
+    })
 }
 
 /// The last move of the label at or before `at` says where it pointed (nowhere if that move

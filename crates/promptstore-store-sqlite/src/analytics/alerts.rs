@@ -7,7 +7,8 @@ use promptstore_types::AlertRuleIn;
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
 use crate::codec::{
-    Cursor, decode_cursor, from_json_text, from_ms, now_ms, page_limit, to_json_text, to_ms, to_u64,
+    Cursor, decode_cursor, from_json_text, from_ms, into_page, now_ms, page_limit, to_json_text,
+    to_ms, to_u64,
 };
 use crate::error::backend;
 
@@ -265,15 +266,7 @@ pub(crate) async fn list_events(
         q = q.bind(id);
     }
     let rows = q.bind(fetch).fetch_all(&mut *conn).await.map_err(backend)?;
-    let mut items = rows
-        .into_iter()
-        .map(EventRow::into_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|e| Cursor::Id(e.id).encode())
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    into_page(rows, limit, EventRow::into_record, |e| {
+        Cursor::Id(e.id).encode()
+    })
 }

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use super::cells::{cell_key, read_cells, write_cells};
 use super::filter::{Conditions, Param, bind_all_as};
 use super::rows::{EVENT_COLUMNS, EventRow, feedback_text, scores_text};
-use crate::codec::page_limit;
+use crate::codec::{into_page, page_limit};
 use crate::error::{backend, corrupt};
 
 /// Events deleted per retention transaction: small enough that an ingest waiting for the
@@ -130,19 +130,9 @@ pub(crate) async fn list(
         .fetch_all(&mut *conn)
         .await
         .map_err(backend)?;
-    let mut items = rows
-        .into_iter()
-        .map(EventRow::into_stored)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items
-            .last()
-            .map(|e| encode_cursor(crate::codec::to_ms(e.event.at), e.id))
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    into_page(rows, limit, EventRow::into_stored, |e| {
+        encode_cursor(crate::codec::to_ms(e.event.at), e.id)
+    })
 }
 
 /// The rollup of the raw events in `[from, to)` matching `filter`, streamed (not collected)
