@@ -281,6 +281,20 @@ impl Client {
         headers: &[(HeaderName, HeaderValue)],
         json_body: Option<Vec<u8>>,
     ) -> Result<Answer, ClientError> {
+        let body = json_body.map(|b| ("application/json", b));
+        self.call_with_body(method, path_and_query, headers, body)
+            .await
+    }
+
+    /// Sends one request with a body of any content type (NDJSON uploads) and reads the
+    /// whole answer, whatever its status.
+    pub(crate) async fn call_with_body(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<Answer, ClientError> {
         let mut request = self
             .http
             .request(method, self.url(path_and_query))
@@ -292,8 +306,8 @@ impl Client {
         for (name, value) in headers {
             request = request.header(name.clone(), value.clone());
         }
-        if let Some(body) = json_body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body);
+        if let Some((content_type, body)) = body {
+            request = request.header(CONTENT_TYPE, content_type).body(body);
         }
         let response = request.send().await.map_err(ClientError::Transport)?;
         let status = response.status();

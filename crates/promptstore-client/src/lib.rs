@@ -12,6 +12,7 @@
 //! # let _ = prompt; Ok(()) }
 //! ```
 
+mod analytics;
 mod cache;
 mod changes;
 mod client;
@@ -21,6 +22,7 @@ mod query;
 mod registry;
 mod runtime;
 
+pub use analytics::{AnalyticsQuery, Interval, NDJSON, TopBy, ndjson_body};
 pub use cache::{CacheConfig, CacheStats, CachedClient, Subscription};
 pub use changes::ChangeStream;
 pub use client::{

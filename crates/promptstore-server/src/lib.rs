@@ -1,22 +1,28 @@
 //! The promptstore HTTP server: the REST API over the use cases, API key auth, the
-//! in-memory runtime snapshot behind resolve/render, the change stream and the OpenAPI
-//! document. The binary chooses the store and the config; this crate only serves.
+//! in-memory runtime snapshot behind resolve/render, the change stream, usage analytics
+//! (group-commit ingestion, aggregate queries, alert and retention workers), Prometheus
+//! metrics and the OpenAPI document. The binary chooses the stores and the config; this
+//! crate only serves.
 //!
 //! ```text
-//! let state = build_state(store, ServerConfig::default()).await?;
+//! let state = build_state(store, analytics_store, ServerConfig::default()).await?;
 //! serve(listener, state, shutdown).await?;
 //! ```
 
+mod analytics;
 mod auth;
 mod config;
 mod error;
+mod metrics;
 mod openapi;
 mod routes;
 mod secrets;
 mod serve;
 mod state;
 
-pub use config::ServerConfig;
+pub use analytics::alerts::AlertRun;
+pub use analytics::workers::RetentionRun;
+pub use config::{AnalyticsConfig, ServerConfig};
 pub use openapi::document as openapi_document;
 pub use routes::router;
 pub use serve::{Bootstrap, bootstrap, build_state, serve};

@@ -8,7 +8,7 @@ use crate::routes;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "promptstore", description = "Self-hosted prompt management: registry, labels, runtime resolve/render."),
+    info(title = "promptstore", description = "Self-hosted prompt management: registry, labels, runtime resolve/render, usage analytics."),
     paths(
         routes::health::health,
         routes::health::ready,
@@ -43,6 +43,26 @@ use crate::routes;
         routes::audit::list_audit,
         routes::transfer::export_project,
         routes::transfer::import_project,
+        routes::events::ingest_events,
+        routes::events::list_events,
+        routes::events::get_event,
+        routes::events::attach_by_id,
+        routes::events::attach_by_client_id,
+        routes::analytics::summary,
+        routes::analytics::timeseries,
+        routes::analytics::compare,
+        routes::analytics::top,
+        routes::analytics::recommendations,
+        routes::prices::list_prices,
+        routes::prices::set_price,
+        routes::prices::delete_price,
+        routes::alerts::list_alerts,
+        routes::alerts::create_alert,
+        routes::alerts::get_alert,
+        routes::alerts::update_alert,
+        routes::alerts::delete_alert,
+        routes::alerts::alert_events,
+        routes::metrics::metrics,
     ),
     components(schemas(
         promptstore_types::ErrorBody,
@@ -61,6 +81,7 @@ use crate::routes;
         (name = "runtime", description = "The hot path: resolve, render, bulk resolve, change stream"),
         (name = "audit", description = "Who changed what"),
         (name = "transfer", description = "Export and import of a whole project"),
+        (name = "analytics", description = "Usage analytics: events, aggregate queries, prices, alert rules"),
     )
 )]
 pub struct ApiDoc;

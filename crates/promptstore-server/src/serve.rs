@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::serve::ListenerExt;
+use promptstore_core::analytics::store::AnalyticsStore;
 use promptstore_core::model::{Actor, ProjectId};
 use promptstore_core::service::projects;
 use promptstore_core::store::Store;
@@ -63,9 +64,14 @@ pub async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<Bootstrap>> {
     }))
 }
 
-/// Load the key table and every project's runtime snapshot.
-pub async fn build_state(store: Arc<dyn Store>, config: ServerConfig) -> anyhow::Result<AppState> {
-    AppState::load(store, config).await
+/// Load the key table, every project's runtime snapshot and price book, and start the
+/// analytics writer and workers. `analytics` is the events store (a separate database).
+pub async fn build_state(
+    store: Arc<dyn Store>,
+    analytics: Arc<dyn AnalyticsStore>,
+    config: ServerConfig,
+) -> anyhow::Result<AppState> {
+    AppState::load(store, analytics, config).await
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves; open change streams are ended

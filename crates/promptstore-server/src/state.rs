@@ -1,5 +1,6 @@
-//! Shared server state: the store, the key table, and per project the runtime snapshot and
-//! the change broadcast.
+//! Shared server state: the stores, the key table, per project the runtime snapshot and the
+//! change broadcast, and for analytics the group-commit writer, the price books and the
+//! server's metrics.
 //!
 //! Architecture invariant: resolve/render read only the snapshot (an `ArcSwap`, so readers
 //! never take a lock). Every successful write refreshes the prompts it touched from the
@@ -11,15 +12,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
+use promptstore_core::analytics::store::AnalyticsStore;
 use promptstore_core::model::{LATEST_LABEL, ProjectId};
 use promptstore_core::runtime::ProjectSnapshot;
 use promptstore_core::store::{Store, StoreError};
 use promptstore_types::{ChangeEvent, ImportReport};
 use tokio::sync::{Mutex, broadcast, watch};
 
+use crate::analytics::prices::PriceCache;
+use crate::analytics::writer::IngestWriter;
 use crate::auth::KeyTable;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
+use crate::metrics::ServerMetrics;
 
 /// One project's runtime: what resolve/render serve, and who listens for changes.
 pub struct ProjectRuntime {
@@ -77,8 +82,17 @@ impl Change {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     store: Arc<dyn Store>,
+    analytics: Arc<dyn AnalyticsStore>,
+    metrics: Arc<ServerMetrics>,
+    /// The group-commit writer of event ingestion (the only caller of `ingest`).
+    writer: IngestWriter,
+    /// Each project's price book, for costing events at ingest without a store read.
+    prices: PriceCache,
+    /// Serializes alert evaluations (the worker's and `evaluate_alerts`), so a rule's
+    /// transition is never recorded twice.
+    pub(crate) alert_evaluation: Mutex<()>,
     config: ServerConfig,
     keys: KeyTable,
     projects: ArcSwap<HashMap<ProjectId, Arc<ProjectRuntime>>>,
@@ -90,14 +104,29 @@ struct Inner {
 
 /// The state every handler receives; cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+pub struct AppState(pub(crate) Arc<Inner>);
 
 impl AppState {
-    /// Load the key table and every project's snapshot from the store.
-    pub async fn load(store: Arc<dyn Store>, config: ServerConfig) -> anyhow::Result<AppState> {
+    /// Load the key table, every project's snapshot and price book from the stores, and
+    /// start the group-commit writer and the analytics workers (they stop with the server).
+    pub async fn load(
+        store: Arc<dyn Store>,
+        analytics: Arc<dyn AnalyticsStore>,
+        config: ServerConfig,
+    ) -> anyhow::Result<AppState> {
         let (shutdown, _) = watch::channel(false);
+        let metrics = Arc::new(ServerMetrics::new()?);
+        let writer = IngestWriter::spawn(analytics.clone(), &config.analytics, metrics.clone());
+        let prices = PriceCache::load(analytics.as_ref())
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the price tables: {e}"))?;
         let state = AppState(Arc::new(Inner {
             store,
+            analytics,
+            metrics,
+            writer,
+            prices,
+            alert_evaluation: Mutex::new(()),
             config,
             keys: KeyTable::default(),
             projects: ArcSwap::from_pointee(HashMap::new()),
@@ -113,11 +142,32 @@ impl AppState {
                 .map_err(|e| anyhow::anyhow!("loading project {}: {e}", project.id))?;
         }
         state.0.loaded.store(true, Ordering::Release);
+        crate::analytics::workers::spawn(&state);
         Ok(state)
     }
 
     pub fn store(&self) -> &dyn Store {
         self.0.store.as_ref()
+    }
+
+    pub fn analytics(&self) -> &dyn AnalyticsStore {
+        self.0.analytics.as_ref()
+    }
+
+    pub(crate) fn metrics(&self) -> &ServerMetrics {
+        &self.0.metrics
+    }
+
+    pub(crate) fn metrics_handle(&self) -> Arc<ServerMetrics> {
+        self.0.metrics.clone()
+    }
+
+    pub(crate) fn writer(&self) -> &IngestWriter {
+        &self.0.writer
+    }
+
+    pub(crate) fn prices(&self) -> &PriceCache {
+        &self.0.prices
     }
 
     pub fn config(&self) -> &ServerConfig {

@@ -31,6 +31,155 @@ pub enum Command {
     Export(ExportArgs),
     /// Read every .yaml/.yml/.json file under DIR and apply them all at once (all or nothing).
     Import(ImportArgs),
+    /// Usage summary for a time range: count, success rate, latency, tokens, cost, scores,
+    /// feedback — overall or broken down.
+    Stats(StatsArgs),
+    /// Record usage events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// The model price table used to cost events (admin key to change it).
+    #[command(subcommand)]
+    Prices(PricesCommand),
+    /// Alert rules and their firing/resolved history.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Only this prompt.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Only this version (with --prompt).
+    #[arg(long, requires = "prompt")]
+    pub version: Option<u32>,
+    /// Only events recorded with this label.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Only this model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Start: RFC 3339 (2026-01-02T00:00:00Z) or an age such as 7d, 24h, 90m (default 24h).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End: RFC 3339 or an age (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Break down by any of prompt, version, label, model, arm (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub group_by: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Send the events of an NDJSON file (one event per line) in batches. Prints how many
+    /// were stored, were duplicates (already stored: re-running is safe with event ids) or
+    /// were rejected, with the first errors and their line numbers; exits 1 if any line
+    /// was rejected.
+    Import {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The NDJSON file (`-` for standard input).
+        file: PathBuf,
+        /// Events per request.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+        batch: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// The project's prices and the shipped defaults.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only models whose name contains this.
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// Set a model's price in USD per million tokens (a new entry from --from on).
+    Set {
+        #[command(flatten)]
+        client: ClientArgs,
+        model: String,
+        /// USD per million input tokens.
+        #[arg(long)]
+        input: f64,
+        /// USD per million output tokens.
+        #[arg(long)]
+        output: f64,
+        /// USD per million cached input tokens (default: the input price).
+        #[arg(long)]
+        cached_input: Option<f64>,
+        /// In force from (RFC 3339; default now).
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Remove the project's entries for a model (its default price, if any, applies again).
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        model: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Every rule with its current state.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create a rule: fire when METRIC over the last --window minutes compares to
+    /// --threshold, once --min-sample events are in the window.
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        name: String,
+        /// error_rate, latency_p50_ms, latency_p95_ms, latency_p99_ms, cost, cost_per_day,
+        /// score_mean:<name>, negative_feedback_rate, count.
+        #[arg(long)]
+        metric: String,
+        /// gt, gte, lt or lte.
+        #[arg(long, default_value = "gt")]
+        comparison: String,
+        #[arg(long, allow_negative_numbers = true)]
+        threshold: f64,
+        /// Window in minutes.
+        #[arg(long, default_value_t = 60)]
+        window: u32,
+        /// Fewest events in the window for the rule to decide.
+        #[arg(long, default_value_t = 0)]
+        min_sample: u64,
+        /// Only this prompt (default: the whole project).
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Only events with this label (with --prompt).
+        #[arg(long, requires = "prompt")]
+        label: Option<String>,
+        /// Create it switched off.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Delete a rule by id.
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: i64,
+    },
+    /// Firing/resolved transitions, newest first.
+    History {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<i64>,
+        /// At most this many (default 50).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +196,18 @@ pub struct ServeArgs {
     /// Largest request body accepted, e.g. 1MiB, 512KiB, 2000000.
     #[arg(long, env = "PROMPTSTORE_BODY_LIMIT", default_value = "1MiB")]
     pub body_limit: String,
+    /// Largest event batch `POST /api/v1/events` accepts, e.g. 16MiB.
+    #[arg(long, env = "PROMPTSTORE_INGEST_BODY_LIMIT", default_value = "16MiB")]
+    pub ingest_body_limit: String,
+    /// Raw events older than this many days are pruned in the background (the aggregates
+    /// behind summaries and time series are kept).
+    #[arg(long, env = "PROMPTSTORE_EVENTS_RETENTION_DAYS", default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub events_retention_days: u32,
+    /// Seconds between two evaluations of the alert rules.
+    #[arg(long, env = "PROMPTSTORE_ALERT_INTERVAL_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub alert_interval_secs: u64,
     /// Log filter (tracing syntax), e.g. info, debug, promptstore_server=debug.
     #[arg(long, env = "PROMPTSTORE_LOG", default_value = "info,sqlx=warn")]
     pub log: String,

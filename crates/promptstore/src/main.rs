@@ -53,6 +53,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Key(command) => commands::key::run(command).await,
         Command::Export(args) => commands::transfer::export(args).await,
         Command::Import(args) => commands::transfer::import(args).await,
+        Command::Stats(args) => commands::stats::run(args).await,
+        Command::Events(command) => commands::events::run(command).await,
+        Command::Prices(command) => commands::prices::run(command).await,
+        Command::Alerts(command) => commands::alerts::run(command).await,
     }
 }
 

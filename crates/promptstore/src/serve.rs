@@ -4,10 +4,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use promptstore_core::analytics::store::AnalyticsStore;
 use promptstore_core::store::Store;
-use promptstore_server::ServerConfig;
+use promptstore_server::{AnalyticsConfig, ServerConfig};
 use promptstore_store_sqlite::SqliteStore;
 use tracing_subscriber::EnvFilter;
 
@@ -27,10 +29,19 @@ struct Config {
 }
 
 fn resolve(args: &ServeArgs) -> Result<Config, Failure> {
-    let body_limit = parse_size(&args.body_limit).map_err(Failure::usage)?;
+    let body_limit = parse_size("--body-limit", &args.body_limit).map_err(Failure::usage)?;
+    let ingest_body_limit =
+        parse_size("--ingest-body-limit", &args.ingest_body_limit).map_err(Failure::usage)?;
+    let defaults = ServerConfig::default();
     let server = ServerConfig {
         body_limit_bytes: body_limit,
-        ..ServerConfig::default()
+        analytics: AnalyticsConfig {
+            ingest_body_limit_bytes: ingest_body_limit,
+            events_retention: Duration::from_secs(u64::from(args.events_retention_days) * 86_400),
+            alert_interval: Some(Duration::from_secs(args.alert_interval_secs)),
+            ..defaults.analytics.clone()
+        },
+        ..defaults
     };
     Ok(Config {
         db_path: args.data_dir.join(DB_FILE),
@@ -50,10 +61,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
             .with_context(|| format!("cannot open the database {}", config.db_path.display()))?,
     );
     let dyn_store: Arc<dyn Store> = store.clone();
+    // The same store keeps events in its second file (events.db beside the registry).
+    let analytics: Arc<dyn AnalyticsStore> = store.clone();
     let bootstrap = promptstore_server::bootstrap(dyn_store.as_ref())
         .await
         .context("first-start setup failed")?;
-    let state = promptstore_server::build_state(dyn_store, config.server.clone())
+    let state = promptstore_server::build_state(dyn_store, analytics, config.server.clone())
         .await
         .context("cannot load the server state")?;
 
@@ -130,7 +143,8 @@ async fn shutdown_signal() {
 }
 
 /// Parses a byte size: `1048576`, `512KiB`, `1MiB`, `2MB`, `1.5MiB` (case-insensitive).
-fn parse_size(raw: &str) -> Result<usize, String> {
+/// `flag` names the option in error messages.
+fn parse_size(flag: &str, raw: &str) -> Result<usize, String> {
     let text = raw.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -146,17 +160,17 @@ fn parse_size(raw: &str) -> Result<usize, String> {
         "gib" => 1024.0 * 1024.0 * 1024.0,
         other => {
             return Err(format!(
-                "invalid --body-limit `{raw}`: unknown unit `{other}` (use B, KiB, MiB, KB, MB)"
+                "invalid {flag} `{raw}`: unknown unit `{other}` (use B, KiB, MiB, KB, MB)"
             ));
         }
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("invalid --body-limit `{raw}`: expected a size like 1MiB"))?;
+        .map_err(|_| format!("invalid {flag} `{raw}`: expected a size like 1MiB"))?;
     let bytes = value * multiplier;
     if !(1.0..=16.0 * 1024.0 * 1024.0 * 1024.0).contains(&bytes) {
         return Err(format!(
-            "invalid --body-limit `{raw}`: must be between 1 byte and 16 GiB"
+            "invalid {flag} `{raw}`: must be between 1 byte and 16 GiB"
         ));
     }
     // In range and positive, so the conversion neither truncates meaningfully nor wraps.
@@ -170,7 +184,8 @@ mod tests {
 
     #[test]
     fn sizes_parse_with_units() {
-        let check = |raw: &str, expected: usize| assert_eq!(parse_size(raw), Ok(expected), "{raw}");
+        let check =
+            |raw: &str, expected: usize| assert_eq!(parse_size("--x", raw), Ok(expected), "{raw}");
         check("1048576", 1_048_576);
         check("1MiB", 1_048_576);
         check("1mib", 1_048_576);
@@ -179,7 +194,7 @@ mod tests {
         check("1.5MiB", 1_572_864);
         check(" 10 KB ", 10_000);
         for bad in ["", "MiB", "1XB", "0", "-5", "1.2.3MiB", "99999GiB"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
+            assert!(parse_size("--x", bad).is_err(), "{bad}");
         }
     }
 }

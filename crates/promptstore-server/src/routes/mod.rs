@@ -1,22 +1,28 @@
 //! The route table (docs/http-api.md) and the middleware around it.
 
+pub mod alerts;
+pub mod analytics;
 pub mod audit;
 pub mod changes;
 pub mod common;
+pub mod events;
 pub mod health;
 pub mod keys;
 pub mod labels;
+pub mod metrics;
+pub mod prices;
 pub mod projects;
 pub mod prompts;
 pub mod runtime;
 pub mod transfer;
 pub mod versions;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,11 +34,13 @@ use tracing::Instrument;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{ApiError, code_for_status};
+use crate::metrics::ServerMetrics;
 use crate::state::AppState;
 
 /// The whole HTTP surface: API routes, OpenAPI document, docs page, health.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
+    let metrics = state.metrics_handle();
     let api = Router::new()
         .route("/api/v1/project", get(projects::get_project))
         .route("/api/v1/projects", post(projects::create_project))
@@ -92,6 +100,46 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit", get(audit::list_audit))
         .route("/api/v1/export", get(transfer::export_project))
         .route("/api/v1/import", post(transfer::import_project))
+        .route(
+            "/api/v1/events",
+            post(events::ingest_events)
+                // Batches are larger than other bodies: this route has its own limit.
+                .layer(DefaultBodyLimit::max(
+                    config.analytics.ingest_body_limit_bytes,
+                ))
+                .get(events::list_events),
+        )
+        .route("/api/v1/events/{id}", get(events::get_event))
+        .route("/api/v1/events/{id}/attach", post(events::attach_by_id))
+        .route(
+            "/api/v1/events/by-client-id/{client_id}/attach",
+            post(events::attach_by_client_id),
+        )
+        .route("/api/v1/analytics/summary", get(analytics::summary))
+        .route("/api/v1/analytics/timeseries", get(analytics::timeseries))
+        .route("/api/v1/analytics/compare", get(analytics::compare))
+        .route("/api/v1/analytics/top", get(analytics::top))
+        .route(
+            "/api/v1/analytics/recommendations",
+            get(analytics::recommendations),
+        )
+        .route("/api/v1/prices", get(prices::list_prices))
+        .route(
+            "/api/v1/prices/{model}",
+            put(prices::set_price).delete(prices::delete_price),
+        )
+        .route(
+            "/api/v1/alerts",
+            get(alerts::list_alerts).post(alerts::create_alert),
+        )
+        .route("/api/v1/alerts/events", get(alerts::alert_events))
+        .route(
+            "/api/v1/alerts/{id}",
+            get(alerts::get_alert)
+                .put(alerts::update_alert)
+                .delete(alerts::delete_alert),
+        )
+        .route("/metrics", get(metrics::metrics))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(unknown_route)
@@ -104,12 +152,16 @@ pub fn router(state: AppState) -> Router {
             SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", crate::openapi::document()),
         )
         .merge(api);
-    with_middleware(app, &config)
+    with_middleware(app, &config, metrics)
 }
 
 /// The layers around every route, outermost last: body limit, timeout, panic → 500 JSON,
 /// JSON bodies for bare error statuses, and the request span.
-fn with_middleware(app: Router, config: &crate::config::ServerConfig) -> Router {
+fn with_middleware(
+    app: Router,
+    config: &crate::config::ServerConfig,
+    metrics: Arc<ServerMetrics>,
+) -> Router {
     app.layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -117,7 +169,7 @@ fn with_middleware(app: Router, config: &crate::config::ServerConfig) -> Router 
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn(trace_request))
+        .layer(middleware::from_fn_with_state(metrics, trace_request))
 }
 
 async fn unknown_route(request: Request) -> ApiError {
@@ -178,8 +230,14 @@ async fn json_errors(request: Request, next: Next) -> Response {
     (status, axum::Json(ErrorBody::new(code, message))).into_response()
 }
 
-/// One span per request (method, route) and one log line with status and latency.
-async fn trace_request(request: Request<Body>, next: Next) -> Response {
+/// One span per request (method, route), one log line with status and latency, and the
+/// request's counter and latency sample (by route template: raw paths would make the
+/// number of series unbounded).
+async fn trace_request(
+    State(metrics): State<Arc<ServerMetrics>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
     let method = request.method().clone();
     // The route template is known only after routing; `remember_route` hands it back on
     // the response. Until then (and for unrouted requests) the span shows the path.
@@ -193,7 +251,13 @@ async fn trace_request(request: Request<Body>, next: Next) -> Response {
         .map_or(path.as_str(), |p| p.as_str());
     span.record("route", route);
     let status = response.status().as_u16();
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    let template = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    metrics.request(template, method.as_str(), status, elapsed);
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| {
         if status >= 500 {
             tracing::error!(status, latency_us, "request failed");
@@ -252,7 +316,7 @@ mod tests {
                 }),
             )
             .route("/teapot", get(|| async { StatusCode::IM_A_TEAPOT }));
-        with_middleware(routes, config)
+        with_middleware(routes, config, Arc::new(ServerMetrics::new().unwrap()))
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Json, Query};
+use crate::metrics::RuntimeOp;
 use crate::routes::common::if_none_match;
 use crate::state::AppState;
 
@@ -41,21 +42,32 @@ fn selector(label: Option<String>, version: Option<u32>) -> Result<Selector, Api
 
 /// Run `op` on the project's snapshot; on `NeedVersion` load that version from the store
 /// into the snapshot's shared cache and retry.
+/// Counts a hit when the first attempt is served from memory, a miss when a version had to
+/// be loaded from the store.
 async fn on_snapshot<T>(
     state: &AppState,
     project: &ProjectId,
+    kind: RuntimeOp,
     op: impl Fn(&ProjectSnapshot) -> Result<T, RuntimeError>,
 ) -> ApiResult<T> {
     let runtime = match state.runtime_now(project) {
         Some(rt) => rt,
         None => state.runtime(project).await?,
     };
-    for _ in 0..MAX_LOAD_RETRIES {
+    for attempt in 0..MAX_LOAD_RETRIES {
         let need = match op(&runtime.snapshot()) {
-            Ok(v) => return Ok(v),
+            Ok(v) => {
+                if attempt == 0 {
+                    state.metrics().snapshot_read(kind, true);
+                }
+                return Ok(v);
+            }
             Err(RuntimeError::Failed(e)) => return Err(e.into()),
             Err(RuntimeError::NeedVersion(need)) => need,
         };
+        if attempt == 0 {
+            state.metrics().snapshot_read(kind, false);
+        }
         let version = state
             .store()
             .get_version(project, &need.prompt, need.number)
@@ -144,7 +156,10 @@ pub async fn resolve(
 ) -> ApiResult<Response> {
     let actor = auth.require(Role::Runtime)?;
     let selector = selector(q.label, q.version)?;
-    let resolved = on_snapshot(&state, &actor.project, |s| s.resolve(&q.name, &selector)).await?;
+    let resolved = on_snapshot(&state, &actor.project, RuntimeOp::Resolve, |s| {
+        s.resolve(&q.name, &selector)
+    })
+    .await?;
     let p = resolved.prompt();
     let v = resolved.version();
     // Versions are immutable, so id + number + hash + status + label pin the answer.
@@ -184,7 +199,7 @@ pub async fn resolve_bulk(
     let actor = auth.require(Role::Runtime)?;
     let label = q.label.unwrap_or_else(|| LATEST_LABEL.to_owned());
     promptstore_core::names::validate_label_name(&label)?;
-    let resolved = on_snapshot(&state, &actor.project, |s| s.bulk(&label)).await?;
+    let resolved = on_snapshot(&state, &actor.project, RuntimeOp::Bulk, |s| s.bulk(&label)).await?;
     let body = to_json(&BulkResolved {
         label: label.clone(),
         prompts: resolved.iter().map(|r| r.to_wire()).collect(),
@@ -207,7 +222,7 @@ pub async fn render(
 ) -> ApiResult<Response> {
     let actor = auth.require(Role::Runtime)?;
     let selector = selector(req.label, req.version)?;
-    let rendered = on_snapshot(&state, &actor.project, |s| {
+    let rendered = on_snapshot(&state, &actor.project, RuntimeOp::Render, |s| {
         s.render(&req.name, &selector, &req.variables)
     })
     .await?;

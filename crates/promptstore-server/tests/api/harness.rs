@@ -8,7 +8,8 @@ use promptstore_client::types::{
     VariableSpec,
 };
 use promptstore_client::{ClientError, ErrorCode};
-use promptstore_server::{ServerConfig, bootstrap, build_state, serve};
+use promptstore_core::analytics::store::AnalyticsStore;
+use promptstore_server::{AppState, ServerConfig, bootstrap, build_state, serve};
 use promptstore_store_sqlite::SqliteStore;
 use tokio::sync::oneshot;
 
@@ -16,23 +17,39 @@ pub struct TestServer {
     /// A client with the default project's admin key.
     pub admin: Client,
     pub admin_secret: String,
+    /// The server's state, so tests can run the background jobs (alert evaluation,
+    /// retention) at once instead of waiting for their interval.
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
+/// The default config with the interval workers off: tests run alert evaluation and
+/// retention themselves (`state.evaluate_alerts()`, `state.prune_old_events()`), so no
+/// test depends on a timer.
+pub fn test_config() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.analytics.alert_interval = None;
+    config.analytics.retention_interval = None;
+    config
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
-        Self::start_with(ServerConfig::default()).await
+        Self::start_with(test_config()).await
     }
 
     pub async fn start_with(config: ServerConfig) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("test.db"))
-            .await
-            .unwrap();
-        let store: Arc<dyn promptstore_core::store::Store> = Arc::new(store);
+        let sqlite = Arc::new(
+            SqliteStore::open(&dir.path().join("test.db"))
+                .await
+                .unwrap(),
+        );
+        let store: Arc<dyn promptstore_core::store::Store> = sqlite.clone();
+        let analytics: Arc<dyn AnalyticsStore> = sqlite;
         let boot = bootstrap(store.as_ref())
             .await
             .unwrap()
@@ -42,17 +59,18 @@ impl TestServer {
             bootstrap(store.as_ref()).await.unwrap().is_none(),
             "second start creates nothing"
         );
-        let state = build_state(store, config).await.unwrap();
+        let state = build_state(store, analytics, config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, state, async move {
+        let task = tokio::spawn(serve(listener, state.clone(), async move {
             let _ = rx.await;
         }));
         let admin = Client::new(base.clone(), boot.admin_secret.clone()).unwrap();
         TestServer {
             admin,
             admin_secret: boot.admin_secret,
+            state,
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,

@@ -5,14 +5,18 @@
 // A failed unwrap is a failed test with its location: exactly what a test should do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod analytics_support;
 mod harness;
 
+mod analytics_ops;
 mod auth;
 mod docs;
 mod errors;
 mod flow;
+mod ingest;
 mod labels;
 mod lifecycle;
+mod queries;
 mod registry;
 mod runtime;
 mod transfer;

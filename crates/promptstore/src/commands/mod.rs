@@ -1,9 +1,13 @@
 //! The client commands: each turns parsed arguments into API calls through the SDK and
 //! prints the result as a table or, with `--json`, as JSON.
 
+pub mod alerts;
+pub mod events;
 pub mod key;
 pub mod label;
+pub mod prices;
 pub mod prompt;
+pub mod stats;
 pub mod transfer;
 
 use promptstore_client::Client;

@@ -1,0 +1,441 @@
+//! The group-commit writer: the one task that calls the analytics store's `ingest`.
+//!
+//! Requests hand their validated events to a bounded queue together with a oneshot reply.
+//! The writer takes everything waiting (up to a cap of events), commits it in ONE `ingest`
+//! call — one transaction — and only then answers each waiting request with its own slice
+//! of the outcomes. Many concurrent batches therefore share one transaction, and no request
+//! is answered before its events are durable.
+//!
+//! The queue is bounded: when it is full a request waits (backpressure), and after
+//! `ingest_enqueue_timeout` it is answered 503 with retry advice instead of waiting forever.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use promptstore_core::analytics::model::{EventRecord, IngestOutcome};
+use promptstore_core::analytics::store::AnalyticsStore;
+use promptstore_core::store::StoreError;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::AnalyticsConfig;
+use crate::metrics::ServerMetrics;
+
+type Reply = Result<Vec<IngestOutcome>, StoreError>;
+
+/// One store transaction over a batch of events: the store's `ingest`.
+type Commit =
+    Arc<dyn Fn(Vec<EventRecord>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+
+struct Job {
+    events: Vec<EventRecord>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// Why a batch was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue stayed full for the whole enqueue timeout.
+    #[error("the ingest queue is full")]
+    Busy { retry_after: Duration },
+    /// The writer is gone (the server is stopping).
+    #[error("the ingest writer has stopped")]
+    Stopped,
+    /// The store refused or failed the commit.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The handle requests submit through; cheap to clone.
+#[derive(Clone)]
+pub struct IngestWriter {
+    tx: mpsc::Sender<Job>,
+    /// Events waiting in the queue (not yet taken by the writer).
+    queued: Arc<AtomicI64>,
+    metrics: Arc<ServerMetrics>,
+    enqueue_timeout: Duration,
+}
+
+impl IngestWriter {
+    /// Start the writer task on the current runtime. It ends when every handle is dropped,
+    /// after committing what is still queued.
+    pub fn spawn(
+        store: Arc<dyn AnalyticsStore>,
+        config: &AnalyticsConfig,
+        metrics: Arc<ServerMetrics>,
+    ) -> IngestWriter {
+        let commit: Commit = Arc::new(move |events| {
+            let store = store.clone();
+            Box::pin(async move { store.ingest(events).await })
+        });
+        Self::spawn_with(commit, config, metrics)
+    }
+
+    /// The writer over any commit function (the store's `ingest`, or a test's).
+    fn spawn_with(
+        commit: Commit,
+        config: &AnalyticsConfig,
+        metrics: Arc<ServerMetrics>,
+    ) -> IngestWriter {
+        let (tx, rx) = mpsc::channel(config.ingest_queue_batches.max(1));
+        let queued = Arc::new(AtomicI64::new(0));
+        tokio::spawn(run(
+            commit,
+            rx,
+            queued.clone(),
+            metrics.clone(),
+            config.group_commit_max_events.max(1),
+        ));
+        IngestWriter {
+            tx,
+            queued,
+            metrics,
+            enqueue_timeout: config.ingest_enqueue_timeout,
+        }
+    }
+
+    /// Commit `events` (in one transaction shared with whatever else is queued) and return
+    /// one outcome per event, in order, once they are durable.
+    pub async fn submit(
+        &self,
+        events: Vec<EventRecord>,
+    ) -> Result<Vec<IngestOutcome>, SubmitError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let permit = match tokio::time::timeout(self.enqueue_timeout, self.tx.reserve()).await {
+            Err(_) => {
+                return Err(SubmitError::Busy {
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+            Ok(Err(_)) => return Err(SubmitError::Stopped),
+            Ok(Ok(permit)) => permit,
+        };
+        let (reply, answer) = oneshot::channel();
+        let depth = self.queued.fetch_add(count, Ordering::AcqRel) + count;
+        self.metrics.ingest_queue_depth.set(depth as f64);
+        permit.send(Job { events, reply });
+        // If this request is cancelled now (client gone, timeout), the job still commits:
+        // the events are stored, and a retry with the same client ids is deduplicated.
+        match answer.await {
+            Ok(reply) => Ok(reply?),
+            Err(_) => Err(SubmitError::Stopped),
+        }
+    }
+}
+
+async fn run(
+    commit_fn: Commit,
+    mut rx: mpsc::Receiver<Job>,
+    queued: Arc<AtomicI64>,
+    metrics: Arc<ServerMetrics>,
+    max_events: usize,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut total = first.events.len();
+        let mut jobs = vec![first];
+        while total < max_events {
+            match rx.try_recv() {
+                Ok(job) => {
+                    total += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let taken = i64::try_from(total).unwrap_or(i64::MAX);
+        let depth = queued.fetch_sub(taken, Ordering::AcqRel) - taken;
+        metrics.ingest_queue_depth.set(depth.max(0) as f64);
+        commit(&commit_fn, jobs, total, &metrics).await;
+    }
+    tracing::debug!("ingest writer stopped");
+}
+
+/// One transaction for every job; then each job gets its slice of the outcomes.
+async fn commit(commit_fn: &Commit, mut jobs: Vec<Job>, total: usize, metrics: &ServerMetrics) {
+    let mut events = Vec::with_capacity(total);
+    let mut sizes = Vec::with_capacity(jobs.len());
+    for job in &mut jobs {
+        sizes.push(job.events.len());
+        events.append(&mut job.events);
+    }
+    metrics.group_commit_events.record(total as f64);
+    // Run the store call in its own task so that a panic inside the backend fails this
+    // commit's requests (500) instead of killing the writer for every later request.
+    let result = tokio::spawn(commit_fn(events)).await;
+    let outcomes = match result {
+        Ok(Ok(outcomes)) if outcomes.len() == total => outcomes,
+        Ok(Ok(outcomes)) => {
+            fail_all(
+                jobs,
+                metrics,
+                &format!(
+                    "the store returned {} outcomes for {total} events",
+                    outcomes.len()
+                ),
+            );
+            return;
+        }
+        Ok(Err(e)) => {
+            fail_all(jobs, metrics, &e.to_string());
+            return;
+        }
+        Err(e) => {
+            fail_all(jobs, metrics, &format!("the ingest task failed: {e}"));
+            return;
+        }
+    };
+    let mut inserted = 0u64;
+    for outcome in &outcomes {
+        if matches!(outcome, IngestOutcome::Inserted(_)) {
+            inserted += 1;
+        }
+    }
+    metrics.events_ingested.increment(inserted);
+    metrics
+        .events_duplicate
+        .increment(outcomes.len() as u64 - inserted);
+    let mut rest = outcomes.into_iter();
+    for (job, size) in jobs.into_iter().zip(sizes) {
+        let mine: Vec<IngestOutcome> = rest.by_ref().take(size).collect();
+        // The requester may have gone away; its events are stored all the same.
+        let _ = job.reply.send(Ok(mine));
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, metrics: &ServerMetrics, cause: &str) {
+    tracing::error!(error = %cause, batches = jobs.len(), "group commit failed");
+    metrics.group_commit_failures.increment(1);
+    for job in jobs {
+        let _ = job.reply.send(Err(StoreError::Backend(cause.to_owned())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicI64;
+
+    use promptstore_core::model::ProjectId;
+    use promptstore_types::CostSource;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    fn records(n: usize) -> Vec<EventRecord> {
+        (0..n)
+            .map(|_| EventRecord {
+                project: ProjectId("p".into()),
+                client_id: None,
+                prompt_id: "id".into(),
+                prompt: "p".into(),
+                version: 1,
+                label: None,
+                experiment: None,
+                arm: None,
+                unit_id: None,
+                model: String::new(),
+                provider: None,
+                input_tokens: 0,
+                output_tokens: 0,
+                cached_input_tokens: 0,
+                latency_ms: None,
+                ttft_ms: None,
+                cost: None,
+                cost_source: CostSource::Unpriced,
+                success: true,
+                error_type: None,
+                scores: Default::default(),
+                feedback: None,
+                metadata: serde_json::json!({}),
+                at: time::OffsetDateTime::UNIX_EPOCH,
+            })
+            .collect()
+    }
+
+    /// A commit that records each transaction's size, waits for a permit of `gate`, and
+    /// fails the calls whose number is in `fail`.
+    struct Fake {
+        gate: Arc<Semaphore>,
+        sizes: Arc<Mutex<Vec<usize>>>,
+    }
+
+    fn fake(fail: &'static [usize]) -> (Commit, Fake) {
+        let gate = Arc::new(Semaphore::new(0));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let next_id = Arc::new(AtomicI64::new(1));
+        let (g, s) = (gate.clone(), sizes.clone());
+        let commit: Commit = Arc::new(move |events: Vec<EventRecord>| {
+            let (gate, sizes, next_id) = (g.clone(), s.clone(), next_id.clone());
+            Box::pin(async move {
+                let call = {
+                    let mut sizes = sizes.lock().unwrap();
+                    sizes.push(events.len());
+                    sizes.len()
+                };
+                gate.acquire().await.unwrap().forget();
+                if fail.contains(&call) {
+                    return Err(StoreError::Backend("disk full".into()));
+                }
+                Ok(events
+                    .iter()
+                    .map(|_| IngestOutcome::Inserted(next_id.fetch_add(1, Ordering::SeqCst)))
+                    .collect())
+            })
+        });
+        (commit, Fake { gate, sizes })
+    }
+
+    fn config(queue: usize, max_events: usize, enqueue_timeout: Duration) -> AnalyticsConfig {
+        AnalyticsConfig {
+            ingest_queue_batches: queue,
+            group_commit_max_events: max_events,
+            ingest_enqueue_timeout: enqueue_timeout,
+            ..AnalyticsConfig::default()
+        }
+    }
+
+    /// Yield until `done` holds (bounded: a broken writer fails the test, never hangs it).
+    async fn until(done: impl Fn() -> bool) {
+        for _ in 0..10_000 {
+            if done() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("condition never held");
+    }
+
+    fn submit(
+        w: &IngestWriter,
+        n: usize,
+    ) -> tokio::task::JoinHandle<Result<Vec<IngestOutcome>, SubmitError>> {
+        let w = w.clone();
+        tokio::spawn(async move { w.submit(records(n)).await })
+    }
+
+    fn ids(outcomes: &[IngestOutcome]) -> Vec<i64> {
+        outcomes
+            .iter()
+            .map(|o| match o {
+                IngestOutcome::Inserted(id) | IngestOutcome::Duplicate(id) => *id,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn waiting_batches_share_one_commit_and_each_gets_its_own_outcomes() {
+        let (commit, f) = fake(&[]);
+        let metrics = Arc::new(ServerMetrics::new().unwrap());
+        let w = IngestWriter::spawn_with(
+            commit,
+            &config(16, 1000, Duration::from_secs(5)),
+            metrics.clone(),
+        );
+        let first = submit(&w, 2);
+        until(|| f.sizes.lock().unwrap().len() == 1).await;
+        // While the first commit is in progress, three more requests queue up.
+        let (a, b, c) = (submit(&w, 3), submit(&w, 4), submit(&w, 5));
+        until(|| w.queued.load(Ordering::SeqCst) == 12).await;
+        assert!(
+            metrics
+                .render()
+                .contains("promptstore_ingest_queue_events 12")
+        );
+        f.gate.add_permits(2);
+        assert_eq!(ids(&first.await.unwrap().unwrap()), vec![1, 2]);
+        assert_eq!(ids(&a.await.unwrap().unwrap()), vec![3, 4, 5]);
+        assert_eq!(ids(&b.await.unwrap().unwrap()), vec![6, 7, 8, 9]);
+        assert_eq!(ids(&c.await.unwrap().unwrap()), vec![10, 11, 12, 13, 14]);
+        assert_eq!(
+            *f.sizes.lock().unwrap(),
+            vec![2, 12],
+            "one transaction for the three"
+        );
+        let text = metrics.render();
+        assert!(
+            text.contains("promptstore_events_ingested_total 14"),
+            "{text}"
+        );
+        assert!(
+            text.contains("promptstore_ingest_group_commit_events_count 2"),
+            "{text}"
+        );
+        assert!(text.contains("promptstore_ingest_queue_events 0"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_commit_takes_at_most_the_cap_but_never_splits_a_batch() {
+        let (commit, f) = fake(&[]);
+        let w = IngestWriter::spawn_with(
+            commit,
+            &config(16, 5, Duration::from_secs(5)),
+            Arc::new(ServerMetrics::new().unwrap()),
+        );
+        let first = submit(&w, 1);
+        until(|| f.sizes.lock().unwrap().len() == 1).await;
+        let rest = [submit(&w, 3), submit(&w, 3), submit(&w, 3), submit(&w, 9)];
+        until(|| w.queued.load(Ordering::SeqCst) == 18).await;
+        f.gate.add_permits(10);
+        first.await.unwrap().unwrap();
+        for r in rest {
+            r.await.unwrap().unwrap();
+        }
+        assert_eq!(*f.sizes.lock().unwrap(), vec![1, 6, 12]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_after_the_enqueue_timeout() {
+        let (commit, f) = fake(&[]);
+        let w = IngestWriter::spawn_with(
+            commit,
+            &config(1, 1000, Duration::from_millis(20)),
+            Arc::new(ServerMetrics::new().unwrap()),
+        );
+        let first = submit(&w, 1);
+        until(|| f.sizes.lock().unwrap().len() == 1).await;
+        let queued = submit(&w, 1);
+        until(|| w.queued.load(Ordering::SeqCst) == 1).await;
+        // The writer is busy and the queue (one batch) is full.
+        let refused = w.submit(records(1)).await;
+        assert!(
+            matches!(refused, Err(SubmitError::Busy { .. })),
+            "{refused:?}"
+        );
+        f.gate.add_permits(2);
+        assert_eq!(first.await.unwrap().unwrap().len(), 1);
+        assert_eq!(queued.await.unwrap().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_its_requests_and_the_writer_goes_on() {
+        let (commit, f) = fake(&[1]);
+        let metrics = Arc::new(ServerMetrics::new().unwrap());
+        let w = IngestWriter::spawn_with(
+            commit,
+            &config(16, 1000, Duration::from_secs(5)),
+            metrics.clone(),
+        );
+        f.gate.add_permits(2);
+        let failed = w.submit(records(2)).await;
+        assert!(
+            matches!(failed, Err(SubmitError::Store(StoreError::Backend(_)))),
+            "{failed:?}"
+        );
+        assert_eq!(w.submit(records(1)).await.unwrap().len(), 1);
+        assert!(
+            metrics
+                .render()
+                .contains("promptstore_ingest_group_commit_failures_total 1")
+        );
+        assert!(
+            w.submit(Vec::new()).await.unwrap().is_empty(),
+            "an empty batch is no commit"
+        );
+        assert_eq!(f.sizes.lock().unwrap().len(), 2);
+    }
+}
