@@ -18,6 +18,7 @@ mod changes;
 mod client;
 mod encode;
 mod error;
+mod experiments;
 mod query;
 mod registry;
 mod runtime;
@@ -30,6 +31,7 @@ pub use client::{
 };
 pub use encode::encode_component;
 pub use error::{ClientError, decode_error_body};
+pub use experiments::{Analysis, AnalyzeFormat, ExperimentFilter};
 /// The wire types, re-exported so callers need one dependency.
 pub use promptstore_types as types;
 pub use promptstore_types::{ErrorBody, ErrorCode, Selector};

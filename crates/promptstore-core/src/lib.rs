@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod audit;
 pub mod convert;
 pub mod error;
+pub mod experiments;
 pub mod model;
 pub mod store;
 

@@ -20,10 +20,21 @@
 //! shared by every later snapshot of the project, which never goes stale because versions
 //! are immutable and keyed by prompt id) and retries.
 //!
+//! Running experiments (A/B tests) are part of the snapshot too
+//! ([`ProjectSnapshot::with_experiments`]): resolving a label under a running experiment
+//! with a unit id assigns an arm (`hash(experiment, unit)` over the weights, see
+//! [`assignment`]) and serves that arm's version; without a unit id it serves the control
+//! arm's version and assigns nothing. Arm versions are often not live: they go through the
+//! same [`RuntimeError::NeedVersion`] path as any other non-live version. Includes that
+//! name a label (`x@production`) follow the label itself, never an experiment.
+//!
 //! Hot path cost: one hash lookup for the prompt, one for the label, the variable check, a
 //! context map, and per template one lookup in minijinja's template cache (its internal
-//! mutex) and the render itself. No lock of ours is taken unless a non-live version is
-//! involved.
+//! mutex) and the render itself. With a running experiment on the label: one more hash
+//! lookup and one SHA-256 of `"{experiment}:{unit}"`. No lock of ours is taken unless a
+//! non-live version is involved.
+
+pub mod assignment;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -36,6 +47,7 @@ use promptstore_types::{
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
+use crate::experiments::model::ExperimentRecord;
 use crate::model::{PromptRecord, VersionRecord};
 use crate::template::engine::{
     self, RenderLimits, context, render_named, render_template, sandboxed_environment,
@@ -43,6 +55,7 @@ use crate::template::engine::{
 };
 use crate::template::format_include_ref;
 use crate::variables::{check_variables, placeholder_messages};
+use assignment::{ArmAssignment, ExperimentTable, RunningExperiment};
 
 /// How many non-live versions the shared cache keeps before it starts over. Versions are
 /// small; this bounds memory when a client walks through every old version.
@@ -228,6 +241,9 @@ pub struct Resolved {
     pub version: Arc<VersionEntry>,
     /// The label that was resolved; `None` when a version number was asked for.
     pub label: Option<String>,
+    /// The experiment arm the unit was assigned to, when the label runs an experiment and a
+    /// unit id was given.
+    pub assignment: Option<ArmAssignment>,
 }
 
 impl Resolved {
@@ -239,7 +255,7 @@ impl Resolved {
         &self.version.record
     }
 
-    /// The wire answer of `resolve` (without experiment assignment).
+    /// The wire answer of `resolve`, with the assignment when there is one.
     pub fn to_wire(&self) -> ResolvedPrompt {
         let p = self.prompt();
         let v = self.version();
@@ -253,7 +269,7 @@ impl Resolved {
             variables: v.variables.clone(),
             model_config: v.model_config.clone(),
             content_hash: v.content_hash.clone(),
-            assignment: None,
+            assignment: self.assignment.as_ref().map(ArmAssignment::to_wire),
         }
     }
 }
@@ -273,7 +289,7 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    /// The wire answer of `render` (without experiment assignment).
+    /// The wire answer of `render`, with the assignment when there is one.
     pub fn into_wire(self) -> RenderedPrompt {
         let (text, messages) = match self.output {
             RenderOutput::Text(t) => (Some(t), None),
@@ -289,7 +305,11 @@ impl Rendered {
             text,
             messages,
             model_config: v.model_config.clone(),
-            assignment: None,
+            assignment: self
+                .resolved
+                .assignment
+                .as_ref()
+                .map(ArmAssignment::to_wire),
         }
     }
 }
@@ -298,6 +318,7 @@ struct Inner {
     data: Arc<Data>,
     env: Environment<'static>,
     limits: RenderLimits,
+    experiments: Arc<ExperimentTable>,
 }
 
 /// The in-memory runtime view of one project. Cheap to clone (one `Arc`), `Send + Sync`.
@@ -310,6 +331,7 @@ impl std::fmt::Debug for ProjectSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProjectSnapshot")
             .field("prompts", &self.inner.data.prompts.len())
+            .field("experiments", &self.inner.experiments.len())
             .field("limits", &self.inner.limits)
             .finish()
     }
@@ -355,7 +377,7 @@ impl ProjectSnapshot {
             prompts,
             extra: Arc::default(),
         });
-        Self::assemble(data, sandboxed_environment(&limits), limits)
+        Self::assemble(data, sandboxed_environment(&limits), limits, Arc::default())
     }
 
     /// A snapshot with no prompts.
@@ -363,12 +385,47 @@ impl ProjectSnapshot {
         Self::build(Vec::new(), Vec::new(), limits)
     }
 
-    fn assemble(data: Arc<Data>, mut env: Environment<'static>, limits: RenderLimits) -> Self {
+    fn assemble(
+        data: Arc<Data>,
+        mut env: Environment<'static>,
+        limits: RenderLimits,
+        experiments: Arc<ExperimentTable>,
+    ) -> Self {
         let loader_data = data.clone();
         env.set_loader(move |name| loader_data.load(name));
         ProjectSnapshot {
-            inner: Arc::new(Inner { data, env, limits }),
+            inner: Arc::new(Inner {
+                data,
+                env,
+                limits,
+                experiments,
+            }),
         }
+    }
+
+    /// A new snapshot whose running experiments are `running` (records in any other status
+    /// are ignored), replacing the previous set; prompts and compiled templates are shared.
+    /// Call after every experiment write and whenever prompts change (a deleted prompt
+    /// takes its experiments with it).
+    pub fn with_experiments(&self, running: &[ExperimentRecord]) -> Self {
+        ProjectSnapshot {
+            inner: Arc::new(Inner {
+                data: self.inner.data.clone(),
+                env: self.inner.env.clone(),
+                limits: self.inner.limits,
+                experiments: Arc::new(ExperimentTable::build(running)),
+            }),
+        }
+    }
+
+    /// The running experiment with this id, if this snapshot has it.
+    pub fn running_experiment(&self, id: &str) -> Option<&Arc<RunningExperiment>> {
+        self.inner.experiments.get(id)
+    }
+
+    /// Every running experiment of the snapshot (in no particular order).
+    pub fn running_experiments(&self) -> impl Iterator<Item = &Arc<RunningExperiment>> {
+        self.inner.experiments.all()
     }
 
     /// A new snapshot where prompt `name` is replaced (or removed when `replacement` is None).
@@ -396,7 +453,7 @@ impl ProjectSnapshot {
         for n in stale {
             env.remove_template(&n);
         }
-        Self::assemble(data, env, self.inner.limits)
+        Self::assemble(data, env, self.inner.limits, self.inner.experiments.clone())
     }
 
     /// A new snapshot where one prompt (its record, labels and live versions) is replaced or
@@ -459,11 +516,25 @@ impl ProjectSnapshot {
     }
 
     /// The version of `name` that `selector` designates. Archived prompts are refused with
-    /// `prompt_archived`; an unknown prompt, label or version is `not_found` naming it.
+    /// `prompt_archived`; an unknown prompt, label or version is `not_found` naming it. A
+    /// label under a running experiment gives its control arm's version (no unit id: no
+    /// assignment); see [`ProjectSnapshot::resolve_for`].
     pub fn resolve(
         &self,
         name: &str,
         selector: &Selector,
+    ) -> std::result::Result<Resolved, RuntimeError> {
+        self.resolve_for(name, selector, None)
+    }
+
+    /// [`ProjectSnapshot::resolve`] for a unit (user, session…): a label under a running
+    /// experiment gives the version of the arm the unit is assigned to, and the answer says
+    /// which experiment and arm. An empty unit id counts as none.
+    pub fn resolve_for(
+        &self,
+        name: &str,
+        selector: &Selector,
+        unit_id: Option<&str>,
     ) -> std::result::Result<Resolved, RuntimeError> {
         let data = &self.inner.data;
         let Some(prompt) = data.prompts.get(name) else {
@@ -478,9 +549,12 @@ impl ProjectSnapshot {
                 json!({ "prompt": name }),
             ));
         }
-        let (number, label) = match selector {
+        let (number, label, assignment) = match selector {
             Selector::Label(label) => match prompt.record.labels.get(label) {
-                Some(n) => (*n, Some(label.clone())),
+                Some(n) => {
+                    let (number, assignment) = self.experiment_version(prompt, label, *n, unit_id);
+                    (number, Some(label.clone()), assignment)
+                }
                 None => {
                     return Err(
                         Error::not_found(format!("label '{label}' of prompt '{name}'")).into(),
@@ -491,7 +565,7 @@ impl ProjectSnapshot {
                 if *n == 0 || *n > prompt.record.latest_version {
                     return Err(Error::not_found(format!("version {n} of prompt '{name}'")).into());
                 }
-                (*n, None)
+                (*n, None, None)
             }
         };
         match data.version(prompt, number) {
@@ -499,12 +573,44 @@ impl ProjectSnapshot {
                 prompt: prompt.clone(),
                 version,
                 label,
+                assignment,
             }),
             Lookup::Need(need) => Err(RuntimeError::NeedVersion(need)),
         }
     }
 
-    /// Every non-archived prompt that has `label`, sorted by name.
+    /// The version to serve for `label` (pointing at `labelled`) of `prompt`: the label's own
+    /// when no experiment runs there; else the assigned arm's (with a unit id) or the
+    /// control's (without).
+    fn experiment_version(
+        &self,
+        prompt: &PromptEntry,
+        label: &str,
+        labelled: u32,
+        unit_id: Option<&str>,
+    ) -> (u32, Option<ArmAssignment>) {
+        let table = &self.inner.experiments;
+        if table.is_empty() {
+            return (labelled, None);
+        }
+        let Some(experiment) = table.on(&prompt.record.name, &prompt.record.id, label) else {
+            return (labelled, None);
+        };
+        match unit_id.filter(|u| !u.is_empty()) {
+            Some(unit) => {
+                let arm = experiment.assign(unit);
+                let version = experiment.arms().get(arm).map_or(labelled, |a| a.version);
+                (version, Some(ArmAssignment::new(experiment.clone(), arm)))
+            }
+            None => (
+                experiment.arms().first().map_or(labelled, |a| a.version),
+                None,
+            ),
+        }
+    }
+
+    /// Every non-archived prompt that has `label`, sorted by name (the control's version
+    /// where an experiment runs on the label).
     pub fn bulk(&self, label: &str) -> std::result::Result<Vec<Resolved>, RuntimeError> {
         let data = &self.inner.data;
         let mut out = Vec::new();
@@ -515,11 +621,14 @@ impl ProjectSnapshot {
             let Some(number) = prompt.record.labels.get(label) else {
                 continue;
             };
-            match data.version(prompt, *number) {
+            // No unit id in a bulk load: a label under an experiment gives its control.
+            let (number, _) = self.experiment_version(prompt, label, *number, None);
+            match data.version(prompt, number) {
                 Lookup::Found(version) => out.push(Resolved {
                     prompt: prompt.clone(),
                     version,
                     label: Some(label.to_owned()),
+                    assignment: None,
                 }),
                 Lookup::Need(need) => return Err(RuntimeError::NeedVersion(need)),
             }
@@ -537,7 +646,19 @@ impl ProjectSnapshot {
         selector: &Selector,
         vars: &Map<String, Value>,
     ) -> std::result::Result<Rendered, RuntimeError> {
-        let resolved = self.resolve(name, selector)?;
+        self.render_for(name, selector, vars, None)
+    }
+
+    /// [`ProjectSnapshot::render`] for a unit: the version is chosen as by
+    /// [`ProjectSnapshot::resolve_for`].
+    pub fn render_for(
+        &self,
+        name: &str,
+        selector: &Selector,
+        vars: &Map<String, Value>,
+        unit_id: Option<&str>,
+    ) -> std::result::Result<Rendered, RuntimeError> {
+        let resolved = self.resolve_for(name, selector, unit_id)?;
         let output = self.render_entry(&resolved.version, vars)?;
         Ok(Rendered { resolved, output })
     }
@@ -1627,5 +1748,180 @@ mod tests {
             Err(RuntimeError::Failed(e)) => assert_eq!(e.code(), ErrorCode::RenderFailed),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn experiment(id: &str, arms: &[(&str, u32, f64, bool)]) -> ExperimentRecord {
+        use promptstore_types::{Arm, ExperimentStatus, MetricSpec, OnConclusion};
+        ExperimentRecord {
+            id: id.into(),
+            project: ProjectId("p1".into()),
+            name: format!("exp {id}"),
+            description: String::new(),
+            prompt_id: "h".into(),
+            prompt: "header".into(),
+            label: "production".into(),
+            arms: arms
+                .iter()
+                .map(|(name, version, weight, stopped)| Arm {
+                    name: (*name).into(),
+                    version: *version,
+                    weight: *weight,
+                    stopped: *stopped,
+                    stopped_reason: None,
+                })
+                .collect(),
+            primary_metric: MetricSpec {
+                metric: "success_rate".into(),
+                direction: None,
+            },
+            guardrails: vec![],
+            min_sample_per_arm: 100,
+            max_duration_hours: None,
+            on_conclusion: OnConclusion::Nothing,
+            alpha: 0.05,
+            sequential_tuning: 5000.0,
+            prior: None,
+            mde: 0.05,
+            status: ExperimentStatus::Running,
+            conclusion: None,
+            revision: 1,
+            phase: 1,
+            created_by: "me".into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            started_at: Some(OffsetDateTime::UNIX_EPOCH),
+            phase_started_at: Some(OffsetDateTime::UNIX_EPOCH),
+            ended_at: None,
+        }
+    }
+
+    /// header@production (→ 2) runs an experiment: control v2, treatment v3 (live) and an
+    /// arm on v1 (not live).
+    fn with_experiment(arms: &[(&str, u32, f64, bool)]) -> ProjectSnapshot {
+        project().with_experiments(&[experiment("e1", arms)])
+    }
+
+    fn assigned(s: &ProjectSnapshot, unit: Option<&str>) -> (u32, Option<(String, String)>) {
+        let r = s.resolve_for("header", &label("production"), unit).unwrap();
+        let wire = r.to_wire();
+        (wire.version, wire.assignment.map(|a| (a.experiment, a.arm)))
+    }
+
+    #[test]
+    fn assignment_is_sticky_and_follows_the_weights() {
+        let s = with_experiment(&[("control", 2, 1.0, false), ("short", 3, 3.0, false)]);
+        let mut counts = [0u32; 2];
+        for i in 0..2_000 {
+            let unit = format!("user-{i}");
+            let (version, assignment) = assigned(&s, Some(&unit));
+            let (experiment, arm) = assignment.unwrap();
+            assert_eq!(experiment, "e1");
+            // The same unit gets the same arm on every call, and the version of that arm.
+            assert_eq!(assigned(&s, Some(&unit)).1.unwrap().1, arm);
+            let index = usize::from(arm == "short");
+            assert_eq!(version, [2, 3][index]);
+            assert_eq!(
+                index,
+                promptstore_stats::assign_arm("e1", &unit, &[1.0, 3.0]).unwrap()
+            );
+            counts[index] += 1;
+        }
+        // 25 % / 75 % within a generous margin (the test is deterministic anyway).
+        assert!((400..600).contains(&counts[0]), "{counts:?}");
+        // Render uses the same assignment.
+        let rendered = s
+            .render_for("header", &label("production"), &Map::new(), Some("user-1"))
+            .unwrap();
+        let arm = rendered
+            .resolved
+            .assignment
+            .as_ref()
+            .unwrap()
+            .arm_name()
+            .to_owned();
+        let expected = if arm == "short" { "H3" } else { "H2" };
+        assert_eq!(rendered.output, RenderOutput::Text(expected.into()));
+    }
+
+    #[test]
+    fn no_unit_gives_the_control_and_no_assignment() {
+        // The control arm need not be where the label points.
+        let s = with_experiment(&[("control", 3, 1.0, false), ("b", 2, 1.0, false)]);
+        assert_eq!(assigned(&s, None), (3, None));
+        assert_eq!(assigned(&s, Some("")), (3, None));
+        let bulk = s.bulk("production").unwrap();
+        let header = bulk.iter().find(|r| r.prompt().name == "header").unwrap();
+        assert_eq!(header.version().number, 3);
+        assert!(header.assignment.is_none());
+        // Other labels and version selectors are untouched.
+        let latest = s
+            .resolve_for("header", &label("latest"), Some("u"))
+            .unwrap();
+        assert_eq!(
+            (latest.version().number, latest.assignment.is_none()),
+            (3, true)
+        );
+        let pinned = s
+            .resolve_for("header", &Selector::Version(2), Some("u"))
+            .unwrap();
+        assert_eq!(
+            (pinned.version().number, pinned.assignment.is_none()),
+            (2, true)
+        );
+    }
+
+    #[test]
+    fn stopped_arms_get_no_traffic_and_non_live_arms_are_loaded() {
+        let s = with_experiment(&[
+            ("control", 2, 1.0, false),
+            ("stopped", 3, 5.0, true),
+            ("old", 1, 1.0, false),
+        ]);
+        let mut needed = false;
+        for i in 0..300 {
+            let unit = format!("u{i}");
+            match s.resolve_for("header", &label("production"), Some(&unit)) {
+                Ok(r) => {
+                    let arm = r.assignment.unwrap();
+                    assert_ne!(arm.arm_name(), "stopped");
+                }
+                Err(RuntimeError::NeedVersion(need)) => {
+                    assert_eq!(need.number, 1);
+                    needed = true;
+                    assert!(s.add_version(header_v1()));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(needed, "the non-live arm version was asked for");
+        // Every arm stopped: nothing to assign, the label serves as usual.
+        let all_stopped = with_experiment(&[("control", 2, 1.0, true), ("b", 3, 1.0, true)]);
+        assert_eq!(assigned(&all_stopped, Some("u")), (2, None));
+    }
+
+    #[test]
+    fn experiments_survive_prompt_refreshes_and_are_replaced_whole() {
+        let s = with_experiment(&[("control", 2, 1.0, false), ("b", 3, 1.0, false)]);
+        assert!(s.running_experiment("e1").is_some());
+        // Refreshing another prompt keeps the experiment.
+        let refreshed = s.without_prompt("greet");
+        assert!(assigned(&refreshed, Some("u")).1.is_some());
+        // A prompt re-created under the same name (new id) does not inherit it.
+        let recreated = s.without_prompt("header").with_prompt(
+            prompt_record(
+                "header",
+                "h-new",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 1), ("production", 1)],
+            ),
+            vec![version_record("header", "h-new", 1, text("NEW"), vec![])],
+        );
+        assert_eq!(assigned(&recreated, Some("u")), (1, None));
+        // Replacing the set drops experiments that no longer run.
+        let mut stopped = experiment("e1", &[("control", 2, 1.0, false), ("b", 3, 1.0, false)]);
+        stopped.status = promptstore_types::ExperimentStatus::Stopped;
+        let after = s.with_experiments(&[stopped]);
+        assert!(after.running_experiment("e1").is_none());
+        assert_eq!(assigned(&after, Some("u")), (2, None));
     }
 }

@@ -11,6 +11,10 @@ use async_trait::async_trait;
 use promptstore_types::{PromptKind, PromptStatus};
 use time::OffsetDateTime;
 
+use crate::experiments::model::{
+    ExperimentChange, ExperimentFilter, ExperimentHistoryRecord, ExperimentRecord, HistoryNote,
+    NewExperiment,
+};
 use crate::model::{
     Actor, ApiKeyRecord, AuditEntry, IncludeEdge, LabelMoveRecord, LabelRecord, NewApiKey,
     NewVersion, ProjectId, ProjectRecord, PromptRecord, VersionRecord,
@@ -84,8 +88,28 @@ pub enum WriteOp {
         expected_from: Option<Option<u32>>,
         reason: Option<String>,
     },
-    /// Delete the prompt, its versions, labels and label history (the audit log keeps them).
+    /// Delete the prompt, its versions, labels, label history and experiments (the audit log
+    /// keeps them).
     DeletePrompt { name: String },
+    /// Create an experiment in `draft` on an existing prompt (`NotFound` otherwise).
+    CreateExperiment {
+        experiment: NewExperiment,
+        note: HistoryNote,
+    },
+    /// Change an experiment (see `ExperimentChange` for the rules the store enforces) and
+    /// append `note` to its history. `Conflict` when `expected_revision` is given and differs.
+    UpdateExperiment {
+        id: String,
+        expected_revision: Option<u64>,
+        change: ExperimentChange,
+        note: HistoryNote,
+    },
+    /// Delete a draft experiment (`Conflict` when it is not a draft).
+    DeleteExperiment { id: String },
+    /// Append `note` to an experiment's history without changing the experiment (no new
+    /// revision, no audit record): the decision worker's sample-ratio-mismatch warning.
+    /// `NotFound` for an unknown experiment. Outcome: `Experiment` (as it is).
+    NoteExperiment { id: String, note: HistoryNote },
 }
 
 /// What one [`WriteOp`] did, in the same order as the ops.
@@ -103,6 +127,8 @@ pub enum WriteOutcome {
     /// `None` when the label already pointed there.
     LabelMoved(Option<LabelMoveRecord>),
     Deleted,
+    /// `CreateExperiment`, `UpdateExperiment`, `NoteExperiment`.
+    Experiment(ExperimentRecord),
 }
 
 /// Filters of the prompt list. All given filters must hold.
@@ -263,6 +289,33 @@ pub trait Store: Send + Sync + 'static {
     /// Include edges of every live version of the project (see `live_versions`).
     async fn live_include_edges(&self, project: &ProjectId)
     -> Result<Vec<IncludeEdge>, StoreError>;
+
+    // ---- experiments -------------------------------------------------------------------
+
+    async fn get_experiment(
+        &self,
+        project: &ProjectId,
+        id: &str,
+    ) -> Result<Option<ExperimentRecord>, StoreError>;
+    /// Newest first.
+    async fn list_experiments(
+        &self,
+        project: &ProjectId,
+        filter: &ExperimentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ExperimentRecord>, StoreError>;
+    /// Running experiments of one project, or of all projects (`None`: the decision worker).
+    async fn running_experiments(
+        &self,
+        project: Option<&ProjectId>,
+    ) -> Result<Vec<ExperimentRecord>, StoreError>;
+    /// History entries oldest first.
+    async fn experiment_history(
+        &self,
+        project: &ProjectId,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<ExperimentHistoryRecord>, StoreError>;
 
     // ---- audit -------------------------------------------------------------------------
 

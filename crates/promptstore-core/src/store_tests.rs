@@ -69,6 +69,7 @@ macro_rules! store_test_suite {
             apply_runs_several_ops_in_order,
             projects_are_isolated,
         );
+        $crate::experiment_store_test_suite!($make);
     };
     (@each $make:expr; $($name:ident),+ $(,)?) => {
         $(

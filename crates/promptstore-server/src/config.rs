@@ -17,6 +17,8 @@ pub struct ServerConfig {
     pub change_buffer: usize,
     /// Usage analytics: ingestion, workers.
     pub analytics: AnalyticsConfig,
+    /// A/B tests: the exposure buffer and the decision worker.
+    pub experiments: ExperimentConfig,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +30,7 @@ impl Default for ServerConfig {
             sse_keep_alive: Duration::from_secs(15),
             change_buffer: 1024,
             analytics: AnalyticsConfig::default(),
+            experiments: ExperimentConfig::default(),
         }
     }
 }
@@ -63,6 +66,35 @@ impl Default for AnalyticsConfig {
             alert_interval: Some(Duration::from_secs(30)),
             events_retention: Duration::from_secs(30 * 24 * 3600),
             retention_interval: Some(Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// Settings of A/B tests: how exposures are buffered and how often decisions are taken.
+#[derive(Debug, Clone)]
+pub struct ExperimentConfig {
+    /// How often the decision worker evaluates every running experiment (conclusion,
+    /// guardrail stops); `None` = no worker (tests call `AppState::evaluate_experiments`).
+    pub decision_interval: Option<Duration>,
+    /// Exposures waiting to be written; when full, new ones are dropped and counted
+    /// (resolve never waits for them).
+    pub exposure_queue: usize,
+    /// How often buffered exposures are written.
+    pub exposure_flush_interval: Duration,
+    /// Exposures written at once when the buffer fills before the interval.
+    pub exposure_batch: usize,
+    /// Units remembered to skip repeated exposures before they reach the store.
+    pub exposure_dedup: usize,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        ExperimentConfig {
+            decision_interval: Some(Duration::from_secs(60)),
+            exposure_queue: 65_536,
+            exposure_flush_interval: Duration::from_secs(1),
+            exposure_batch: 5_000,
+            exposure_dedup: 200_000,
         }
     }
 }

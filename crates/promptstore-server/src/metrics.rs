@@ -25,6 +25,12 @@ const SNAPSHOT: &str = "promptstore_runtime_snapshot_total";
 const ALERT_RUNS: &str = "promptstore_alert_evaluation_runs_total";
 const ALERT_TRANSITIONS: &str = "promptstore_alert_transitions_total";
 const PRUNED: &str = "promptstore_events_pruned_total";
+const EXPOSURES_RECORDED: &str = "promptstore_experiment_exposures_recorded_total";
+const EXPOSURES_DROPPED: &str = "promptstore_experiment_exposures_dropped_total";
+const EXPOSURE_FAILURES: &str = "promptstore_experiment_exposure_write_failures_total";
+const ASSIGNMENTS: &str = "promptstore_experiment_assignments_total";
+const DECISION_RUNS: &str = "promptstore_experiment_decision_runs_total";
+const DECISIONS: &str = "promptstore_experiment_decisions_total";
 
 /// Latency buckets in seconds: from a warm resolve (sub-millisecond) to a slow import.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -62,6 +68,16 @@ pub struct ServerMetrics {
     pub alert_runs: Counter,
     pub alert_transitions: Counter,
     pub events_pruned: Counter,
+    /// First exposures the store kept (new units in a phase).
+    pub exposures_recorded: Counter,
+    /// Exposures lost: the buffer was full, or failed writes exceeded the retry bound.
+    pub exposures_dropped: Counter,
+    pub exposure_write_failures: Counter,
+    /// Resolves and renders that assigned an arm.
+    pub assignments: Counter,
+    pub decision_runs: Counter,
+    /// Automatic decisions taken (arm stops, conclusions).
+    pub decisions: Counter,
 }
 
 impl std::fmt::Debug for ServerMetrics {
@@ -109,6 +125,24 @@ impl ServerMetrics {
             "Alert rules that changed between ok and firing.",
         );
         describe(PRUNED, "Raw events deleted by retention.");
+        describe(
+            EXPOSURES_RECORDED,
+            "First exposures of units to experiment arms, stored.",
+        );
+        describe(
+            EXPOSURES_DROPPED,
+            "Exposures lost because the buffer was full or writes kept failing.",
+        );
+        describe(EXPOSURE_FAILURES, "Exposure writes the store refused.");
+        describe(
+            ASSIGNMENTS,
+            "Resolves and renders assigned to an experiment arm.",
+        );
+        describe(DECISION_RUNS, "Runs of the experiment decision worker.");
+        describe(
+            DECISIONS,
+            "Automatic experiment decisions taken (arm stops, conclusions).",
+        );
 
         let counter =
             |name: &'static str| recorder.register_counter(&Key::from_static_name(name), &METADATA);
@@ -148,6 +182,12 @@ impl ServerMetrics {
             alert_runs: counter(ALERT_RUNS),
             alert_transitions: counter(ALERT_TRANSITIONS),
             events_pruned: counter(PRUNED),
+            exposures_recorded: counter(EXPOSURES_RECORDED),
+            exposures_dropped: counter(EXPOSURES_DROPPED),
+            exposure_write_failures: counter(EXPOSURE_FAILURES),
+            assignments: counter(ASSIGNMENTS),
+            decision_runs: counter(DECISION_RUNS),
+            decisions: counter(DECISIONS),
             handle: recorder.handle(),
             recorder,
         };

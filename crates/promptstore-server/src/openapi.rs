@@ -8,7 +8,7 @@ use crate::routes;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "promptstore", description = "Self-hosted prompt management: registry, labels, runtime resolve/render, usage analytics."),
+    info(title = "promptstore", description = "Self-hosted prompt management: registry, labels, runtime resolve/render, usage analytics, A/B tests."),
     paths(
         routes::health::health,
         routes::health::ready,
@@ -62,6 +62,18 @@ use crate::routes;
         routes::alerts::update_alert,
         routes::alerts::delete_alert,
         routes::alerts::alert_events,
+        routes::experiments::create_experiment,
+        routes::experiments::list_experiments,
+        routes::experiments::get_experiment,
+        routes::experiments::update_experiment,
+        routes::experiments::delete_experiment,
+        routes::experiments::start_experiment,
+        routes::experiments::stop_experiment,
+        routes::experiments::conclude_experiment,
+        routes::experiments::set_arms,
+        routes::experiments::experiment_results,
+        routes::experiments::experiment_history,
+        routes::abtest::analyze,
         routes::metrics::metrics,
     ),
     components(schemas(
@@ -82,6 +94,7 @@ use crate::routes;
         (name = "audit", description = "Who changed what"),
         (name = "transfer", description = "Export and import of a whole project"),
         (name = "analytics", description = "Usage analytics: events, aggregate queries, prices, alert rules"),
+        (name = "experiments", description = "A/B tests of prompt versions inside label resolution, their results and the calculator"),
     )
 )]
 pub struct ApiDoc;

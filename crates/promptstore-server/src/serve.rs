@@ -87,10 +87,14 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set tcp_nodelay");
         }
     });
-    axum::serve(listener, app)
+    let stopping = state.clone();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            state.begin_shutdown();
+            stopping.begin_shutdown();
         })
-        .await
+        .await;
+    // No request is running any more: what they buffered can be written for good.
+    state.finish().await;
+    served
 }

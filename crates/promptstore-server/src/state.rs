@@ -1,11 +1,13 @@
 //! Shared server state: the stores, the key table, per project the runtime snapshot and the
-//! change broadcast, and for analytics the group-commit writer, the price books and the
-//! server's metrics.
+//! change broadcast, for analytics the group-commit writer, the price books and the
+//! server's metrics, and for A/B tests the exposure buffer.
 //!
 //! Architecture invariant: resolve/render read only the snapshot (an `ArcSwap`, so readers
 //! never take a lock). Every successful write refreshes the prompts it touched from the
 //! store and swaps in a new snapshot; refreshes of one project are serialized and load
-//! after taking the lock, so an older load can never overwrite a newer one.
+//! after taking the lock, so an older load can never overwrite a newer one. Every refresh
+//! also reloads the project's running experiments (and loads their arms' versions), so a
+//! started, changed or ended experiment — or a deleted prompt's — is served at once.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use crate::analytics::writer::IngestWriter;
 use crate::auth::KeyTable;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
+use crate::experiments::exposures::ExposureSink;
 use crate::metrics::ServerMetrics;
 
 /// One project's runtime: what resolve/render serve, and who listens for changes.
@@ -93,6 +96,11 @@ pub(crate) struct Inner {
     /// Serializes alert evaluations (the worker's and `evaluate_alerts`), so a rule's
     /// transition is never recorded twice.
     pub(crate) alert_evaluation: Mutex<()>,
+    /// Buffers first exposures of units to experiment arms for the background writer.
+    exposures: ExposureSink,
+    /// Serializes experiment decision runs (the worker's and `evaluate_experiments`), so a
+    /// decision is never taken twice.
+    pub(crate) experiment_evaluation: Mutex<()>,
     config: ServerConfig,
     keys: KeyTable,
     projects: ArcSwap<HashMap<ProjectId, Arc<ProjectRuntime>>>,
@@ -117,6 +125,8 @@ impl AppState {
         let (shutdown, _) = watch::channel(false);
         let metrics = Arc::new(ServerMetrics::new()?);
         let writer = IngestWriter::spawn(analytics.clone(), &config.analytics, metrics.clone());
+        let exposures =
+            ExposureSink::spawn(analytics.clone(), &config.experiments, metrics.clone());
         let prices = PriceCache::load(analytics.as_ref())
             .await
             .map_err(|e| anyhow::anyhow!("loading the price tables: {e}"))?;
@@ -127,6 +137,8 @@ impl AppState {
             writer,
             prices,
             alert_evaluation: Mutex::new(()),
+            exposures,
+            experiment_evaluation: Mutex::new(()),
             config,
             keys: KeyTable::default(),
             projects: ArcSwap::from_pointee(HashMap::new()),
@@ -143,6 +155,7 @@ impl AppState {
         }
         state.0.loaded.store(true, Ordering::Release);
         crate::analytics::workers::spawn(&state);
+        crate::experiments::worker::spawn(&state);
         Ok(state)
     }
 
@@ -170,6 +183,16 @@ impl AppState {
         &self.0.prices
     }
 
+    pub(crate) fn exposures(&self) -> &ExposureSink {
+        &self.0.exposures
+    }
+
+    /// Write every exposure buffered so far (the background writer does this every second;
+    /// tests call it to read exposure counts at once).
+    pub async fn flush_exposures(&self) {
+        self.0.exposures.flush().await;
+    }
+
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
     }
@@ -195,11 +218,41 @@ impl AppState {
         let store = self.store();
         let prompts = store.all_prompts(project).await?;
         let versions = store.live_versions(project, None).await?;
-        Ok(ProjectSnapshot::build(
-            prompts,
-            versions,
-            self.0.config.render_limits,
-        ))
+        let snapshot = ProjectSnapshot::build(prompts, versions, self.0.config.render_limits);
+        self.with_running_experiments(project, &snapshot).await
+    }
+
+    /// `snapshot` with the project's running experiments as the store has them now, the
+    /// versions of their arms loaded (arms are often not live), so the first assignment to
+    /// an arm does not wait on the store.
+    async fn with_running_experiments(
+        &self,
+        project: &ProjectId,
+        snapshot: &ProjectSnapshot,
+    ) -> Result<ProjectSnapshot, StoreError> {
+        let running = self.store().running_experiments(Some(project)).await?;
+        let snapshot = snapshot.with_experiments(&running);
+        for experiment in snapshot.running_experiments() {
+            for arm in experiment.arms() {
+                let loaded = snapshot
+                    .resolve(
+                        experiment.prompt(),
+                        &promptstore_types::Selector::Version(arm.version),
+                    )
+                    .is_ok();
+                if loaded {
+                    continue;
+                }
+                if let Some(version) = self
+                    .store()
+                    .get_version(project, experiment.prompt(), arm.version)
+                    .await?
+                {
+                    snapshot.add_version(version);
+                }
+            }
+        }
+        Ok(snapshot)
     }
 
     /// Load (or reload) a project's snapshot and register it.
@@ -232,8 +285,9 @@ impl AppState {
         self.0.projects.load().get(project).cloned()
     }
 
-    /// After a committed write: refresh the touched prompts in the snapshot, then announce
-    /// the changes. A failed refresh is logged and falls back to a full rebuild.
+    /// After a committed write: refresh the touched prompts and the running experiments in
+    /// the snapshot, then announce the changes. A failed refresh is logged and falls back to
+    /// a full rebuild.
     pub async fn after_write(&self, project: &ProjectId, changes: Vec<Change>) {
         let prompts: BTreeSet<String> = changes.iter().map(|c| c.prompt.clone()).collect();
         let rt = match self.runtime(project).await {
@@ -344,6 +398,7 @@ impl AppState {
                 None => snapshot.without_prompt(name),
             };
         }
+        let snapshot = self.with_running_experiments(project, &snapshot).await?;
         rt.snapshot.store(Arc::new(snapshot));
         Ok(())
     }
@@ -351,6 +406,11 @@ impl AppState {
     /// Tell long-lived responses (change streams) to end: the server is stopping.
     pub fn begin_shutdown(&self) {
         let _ = self.0.shutdown.send(true);
+    }
+
+    /// After the last request: write the buffered exposures and stop their writer.
+    pub async fn finish(&self) {
+        self.0.exposures.stop().await;
     }
 
     /// Resolves when shutdown begins.

@@ -84,6 +84,10 @@ pub(crate) enum Cursor {
     Version(u32),
     /// Label moves or audit records newest first: the last id.
     Id(i64),
+    /// Experiments newest first: the internal key of the last one.
+    Experiment(i64),
+    /// An experiment's history oldest first: the last entry id.
+    HistoryEntry(i64),
 }
 
 impl Cursor {
@@ -93,6 +97,8 @@ impl Cursor {
             Cursor::Rank(score, name) => format!("r:{:016x}:{name}", score.to_bits()),
             Cursor::Version(n) => format!("v:{n}"),
             Cursor::Id(id) => format!("i:{id}"),
+            Cursor::Experiment(pk) => format!("e:{pk}"),
+            Cursor::HistoryEntry(id) => format!("h:{id}"),
         };
         URL_SAFE_NO_PAD.encode(raw)
     }
@@ -122,6 +128,11 @@ impl Cursor {
             }
             "v" => rest.parse().map(Cursor::Version).map_err(|_| invalid()),
             "i" => rest.parse().map(Cursor::Id).map_err(|_| invalid()),
+            "e" => rest.parse().map(Cursor::Experiment).map_err(|_| invalid()),
+            "h" => rest
+                .parse()
+                .map(Cursor::HistoryEntry)
+                .map_err(|_| invalid()),
             _ => Err(invalid()),
         }
     }
@@ -154,6 +165,8 @@ mod tests {
             Cursor::Rank(-1.25e-6, "a:b:c".into()),
             Cursor::Version(42),
             Cursor::Id(-7),
+            Cursor::Experiment(12),
+            Cursor::HistoryEntry(3),
         ] {
             assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         }

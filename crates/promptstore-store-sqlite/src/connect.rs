@@ -22,8 +22,14 @@ const READ_CONNECTIONS: u32 = 4;
 
 /// The schema, in order. Embedded in the binary; each runs once, in its own transaction,
 /// and is recorded in `schema_migrations`. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "experiments",
+        include_str!("../migrations/0002_experiments.sql"),
+    ),
+];
 
 pub(crate) struct Pools {
     pub(crate) write: SqlitePool,

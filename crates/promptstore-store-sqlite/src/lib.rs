@@ -9,6 +9,9 @@
 //! Usage analytics live in a second file beside the first (`events.db`), with their own
 //! writer and migrations, so ingestion never holds the registry's write lock; the same
 //! `SqliteStore` implements `promptstore_core::analytics::store::AnalyticsStore` on it.
+//!
+//! Experiments and their history are registry rows (written by `apply` like any registry
+//! change); the exposures of units to their arms are analytics rows.
 
 mod accounts;
 mod analytics;
@@ -16,6 +19,7 @@ mod audit_log;
 mod codec;
 mod connect;
 mod error;
+mod experiments;
 mod lookup;
 mod read;
 mod rows;
@@ -26,6 +30,9 @@ mod write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use promptstore_core::experiments::model::{
+    ExperimentFilter, ExperimentHistoryRecord, ExperimentRecord,
+};
 use promptstore_core::model::{
     Actor, ApiKeyRecord, AuditEntry, IncludeEdge, LabelMoveRecord, LabelRecord, NewApiKey,
     ProjectId, ProjectRecord, PromptRecord, VersionRecord,
@@ -297,6 +304,39 @@ impl Store for SqliteStore {
         project: &ProjectId,
     ) -> Result<Vec<IncludeEdge>, StoreError> {
         read::live_include_edges(&mut *self.reader().await?, project).await
+    }
+
+    async fn get_experiment(
+        &self,
+        project: &ProjectId,
+        id: &str,
+    ) -> Result<Option<ExperimentRecord>, StoreError> {
+        experiments::read::get(&mut *self.reader().await?, project, id).await
+    }
+
+    async fn list_experiments(
+        &self,
+        project: &ProjectId,
+        filter: &ExperimentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ExperimentRecord>, StoreError> {
+        experiments::read::list(&mut *self.reader().await?, project, filter, page).await
+    }
+
+    async fn running_experiments(
+        &self,
+        project: Option<&ProjectId>,
+    ) -> Result<Vec<ExperimentRecord>, StoreError> {
+        experiments::read::running(&mut *self.reader().await?, project).await
+    }
+
+    async fn experiment_history(
+        &self,
+        project: &ProjectId,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<ExperimentHistoryRecord>, StoreError> {
+        experiments::read::history(&mut *self.reader().await?, project, id, page).await
     }
 
     async fn list_audit(

@@ -15,6 +15,7 @@ use crate::accounts::require_project;
 use crate::audit_log;
 use crate::codec::{from_ms, to_json_text};
 use crate::error::{backend, db_error};
+use crate::experiments;
 use crate::lookup::{find_prompt, label_version, require_prompt, version};
 use crate::search;
 use crate::tx::write_time;
@@ -89,6 +90,39 @@ impl Writer<'_> {
                     .await
             }
             WriteOp::DeletePrompt { name } => self.delete_prompt(&name).await,
+            WriteOp::CreateExperiment { experiment, note } => {
+                experiments::write::create(&mut self.experiments(), experiment, note).await
+            }
+            WriteOp::UpdateExperiment {
+                id,
+                expected_revision,
+                change,
+                note,
+            } => {
+                experiments::write::update(
+                    &mut self.experiments(),
+                    &id,
+                    expected_revision,
+                    change,
+                    note,
+                )
+                .await
+            }
+            WriteOp::DeleteExperiment { id } => {
+                experiments::write::delete(&mut self.experiments(), &id).await
+            }
+            WriteOp::NoteExperiment { id, note } => {
+                experiments::write::note(&mut self.experiments(), &id, note).await
+            }
+        }
+    }
+
+    /// The experiment writes' view of this apply (same transaction, actor and time).
+    fn experiments(&mut self) -> experiments::write::Ctx<'_> {
+        experiments::write::Ctx {
+            conn: &mut *self.conn,
+            actor: self.actor,
+            now: self.now,
         }
     }
 
@@ -355,7 +389,9 @@ impl Writer<'_> {
     async fn delete_prompt(&mut self, name: &str) -> Result<WriteOutcome, StoreError> {
         let (pk, before) = self.prompt(name).await?;
         search::remove(self.conn, pk).await?;
-        // Versions, labels and label moves go with the prompt (ON DELETE CASCADE).
+        experiments::write::audit_prompt_deletion(&mut self.experiments(), pk).await?;
+        // Versions, labels, label moves and experiments (with their history) go with the
+        // prompt (ON DELETE CASCADE).
         sqlx::query("DELETE FROM prompts WHERE pk = ?")
             .bind(pk)
             .execute(&mut *self.conn)

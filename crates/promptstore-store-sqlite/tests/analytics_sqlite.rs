@@ -109,7 +109,7 @@ async fn analytics_live_in_their_own_file_beside_the_registry() {
     let store = SqliteStore::open_in(dir.path()).await.unwrap();
     assert_eq!(store.events_path(), dir.path().join("events.db"));
     assert!(store.events_path().exists());
-    assert_eq!(store.analytics_schema_versions().await.unwrap(), vec![1]);
+    assert_eq!(store.analytics_schema_versions().await.unwrap(), vec![1, 2]);
     store.ingest(events(0..10)).await.unwrap();
     store.close().await;
 
@@ -181,7 +181,7 @@ async fn analytics_survive_a_reopen_and_migrate_once() {
     assert!(dir.path().join("nested/store.events.db").exists());
     for _ in 0..2 {
         let store = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(store.analytics_schema_versions().await.unwrap(), vec![1]);
+        assert_eq!(store.analytics_schema_versions().await.unwrap(), vec![1, 2]);
         let again = store.get_event(&project(), &EventRef::Id(1)).await.unwrap();
         assert_eq!(again, Some(stored.clone()));
         assert_eq!(stored.event.scores["late"], 1.0);

@@ -170,11 +170,11 @@ async fn migrations_run_once() {
     let path = dir.path().join("m.db");
     let store = SqliteStore::open(&path).await.unwrap();
     let actor = project(&store).await;
-    assert_eq!(store.schema_versions().await.unwrap(), vec![1]);
+    assert_eq!(store.schema_versions().await.unwrap(), vec![1, 2]);
     store.close().await;
     for _ in 0..2 {
         let store = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(store.schema_versions().await.unwrap(), vec![1]);
+        assert_eq!(store.schema_versions().await.unwrap(), vec![1, 2]);
         assert!(store.get_project(&actor.project).await.unwrap().is_some());
         store.close().await;
     }

@@ -6,12 +6,14 @@
 
 pub mod analytics;
 pub mod error;
+pub mod experiments;
 pub mod registry;
 pub mod runtime;
 pub mod template;
 
 pub use analytics::*;
 pub use error::{ErrorBody, ErrorCode};
+pub use experiments::*;
 pub use registry::*;
 pub use runtime::*;
 pub use template::*;

@@ -43,6 +43,134 @@ pub enum Command {
     /// Alert rules and their firing/resolved history.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// A/B tests of prompt versions on a label: create, start, change arms, stop,
+    /// conclude, results and history.
+    #[command(subcommand)]
+    Experiment(ExperimentCommand),
+    /// The A/B calculator: analyse data from anywhere, locally (no server needed).
+    #[command(subcommand)]
+    Abtest(AbtestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Create an experiment (a draft) from a YAML or JSON file holding a `CreateExperiment`:
+    /// name, prompt, label, arms [{name, version, weight}] (the first is the control),
+    /// primary_metric {metric, direction?}, guardrails, min_sample_per_arm,
+    /// max_duration_hours, on_conclusion (nothing | promote_winner), alpha…
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+    },
+    /// List experiments, newest first.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only experiments on this prompt.
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Only experiments in this status (draft, running, stopped, concluded).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show an experiment: its definition, arms and status.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+    },
+    /// Start a draft: the label's traffic is split between the arms from now on.
+    Start {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+    },
+    /// Stop a running experiment (the label serves its own version again).
+    Stop {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        /// Why, recorded in the history.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Conclude a running or stopped experiment, optionally naming the winner and moving
+    /// the label to its version (--promote).
+    Conclude {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        /// The winning arm (none: no winner).
+        #[arg(long)]
+        winner: Option<String>,
+        /// Move the label to the winner's version in the same step.
+        #[arg(long, requires = "winner")]
+        promote: bool,
+        /// Why, recorded in the history and the label's deployment log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Change the arms or weights of a running experiment (a new analysis phase starts)
+    /// from a YAML or JSON file: a list of arms [{name, version, weight}], or {arms: […]}.
+    Arms {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        /// Why the arms change (required: it changes the analysis).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The statistical results: per arm and per comparison with the control, the SRM
+    /// check, the sample size still needed and the verdict.
+    Results {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        /// Analyse every phase, not only the current one.
+        #[arg(long)]
+        all_phases: bool,
+        /// Minimum detectable relative effect for the sample size (e.g. 0.05).
+        #[arg(long)]
+        mde: Option<f64>,
+    },
+    /// Every lifecycle step and automatic decision, oldest first.
+    History {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+    },
+    /// Delete a draft.
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AbtestCommand {
+    /// Analyse a JSON file: a case {id?, kind?, input}, a list of cases, or a document
+    /// shaped like the reference cases.json. Rate metrics give {n, successes} per arm,
+    /// continuous ones {n, sum, sum_squares}; SRM-only and sample-size cases too.
+    Analyze {
+        /// The JSON file (`-` for standard input).
+        file: PathBuf,
+        /// report: a readable analysis; reference: [{"id", "expected": {...}}] with the
+        /// reference cases' field names (for check.py); json: the same results as JSON.
+        #[arg(long, value_enum, default_value_t = AnalyzeFormatArg::Report)]
+        format: AnalyzeFormatArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormatArg {
+    Report,
+    Reference,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +336,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTSTORE_ALERT_INTERVAL_SECS", default_value_t = 30,
         value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub alert_interval_secs: u64,
+    /// Seconds between two runs of the experiment decision worker (automatic conclusion,
+    /// promotion of winners, guardrail stops).
+    #[arg(long, env = "PROMPTSTORE_EXPERIMENT_INTERVAL_SECS", default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub experiment_interval_secs: u64,
     /// Log filter (tracing syntax), e.g. info, debug, promptstore_server=debug.
     #[arg(long, env = "PROMPTSTORE_LOG", default_value = "info,sqlx=warn")]
     pub log: String,

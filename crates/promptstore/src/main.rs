@@ -57,6 +57,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Events(command) => commands::events::run(command).await,
         Command::Prices(command) => commands::prices::run(command).await,
         Command::Alerts(command) => commands::alerts::run(command).await,
+        Command::Experiment(command) => commands::experiment::run(command).await,
+        Command::Abtest(command) => commands::abtest::run(command),
     }
 }
 

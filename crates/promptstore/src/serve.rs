@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use promptstore_core::analytics::store::AnalyticsStore;
 use promptstore_core::store::Store;
-use promptstore_server::{AnalyticsConfig, ServerConfig};
+use promptstore_server::{AnalyticsConfig, ExperimentConfig, ServerConfig};
 use promptstore_store_sqlite::SqliteStore;
 use tracing_subscriber::EnvFilter;
 
@@ -40,6 +40,10 @@ fn resolve(args: &ServeArgs) -> Result<Config, Failure> {
             events_retention: Duration::from_secs(u64::from(args.events_retention_days) * 86_400),
             alert_interval: Some(Duration::from_secs(args.alert_interval_secs)),
             ..defaults.analytics.clone()
+        },
+        experiments: ExperimentConfig {
+            decision_interval: Some(Duration::from_secs(args.experiment_interval_secs)),
+            ..defaults.experiments.clone()
         },
         ..defaults
     };

@@ -95,6 +95,7 @@ pub struct AnalyticsFilter {
     pub label: Option<String>,
     pub model: Option<String>,
     pub experiment: Option<String>,
+    pub arm: Option<String>,
 }
 
 /// A project's own price entry for a model (the shipped defaults live in `cost`).

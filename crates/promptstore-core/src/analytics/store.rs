@@ -14,6 +14,7 @@ use super::model::{
     EventRef, Granularity, IngestOutcome, PriceRecord, StoredEvent,
 };
 use super::rollup::Rollup;
+use crate::experiments::model::Exposure;
 use crate::model::{Actor, ProjectId};
 use crate::store::{Page, PageRequest, StoreError};
 
@@ -75,6 +76,19 @@ pub trait AnalyticsStore: Send + Sync + 'static {
     /// Delete raw events with `at < before` (all projects), in bounded chunks; the cells
     /// keep their contribution. Returns how many were deleted.
     async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // ---- experiment exposures ------------------------------------------------------------
+
+    /// Record first exposures: a (project, experiment, phase, unit) already stored is
+    /// ignored. Returns how many were new. Durable when it returns.
+    async fn record_exposures(&self, exposures: Vec<Exposure>) -> Result<u64, StoreError>;
+    /// Units exposed per arm in one phase of an experiment.
+    async fn exposure_counts(
+        &self,
+        project: &ProjectId,
+        experiment_id: &str,
+        phase: u32,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError>;
 
     // ---- prices ------------------------------------------------------------------------
 

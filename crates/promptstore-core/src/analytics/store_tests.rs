@@ -60,6 +60,7 @@ macro_rules! analytics_store_test_suite {
             alert_evaluations_update_state_and_record_transitions,
             analytics_projects_are_isolated,
         );
+        $crate::experiment_analytics_test_suite!($make);
     };
     (@each $make:expr; $($name:ident),+ $(,)?) => {
         $(

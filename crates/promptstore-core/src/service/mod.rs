@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod audit;
 pub mod dependencies;
+pub mod experiments;
 pub mod keys;
 pub mod labels;
 pub mod lifecycle;

@@ -5,7 +5,8 @@
 use promptstore_core::analytics::model::{EventRecord, IngestOutcome};
 use promptstore_core::analytics::validate::{IngestContext, validate_event};
 use promptstore_core::model::Actor;
-use promptstore_types::{IngestReport, ItemError};
+use promptstore_core::runtime::ProjectSnapshot;
+use promptstore_types::{ErrorCode, EventIn, IngestReport, ItemError};
 use time::OffsetDateTime;
 
 use super::body::Item;
@@ -41,7 +42,7 @@ pub async fn ingest(
             now,
             oldest,
         };
-        validate_items(&ctx, items)
+        validate_items(&ctx, &snapshot, items)
     };
     state
         .metrics()
@@ -74,13 +75,17 @@ pub async fn ingest(
 /// The valid records with their batch positions, and the refused items in index order.
 fn validate_items(
     ctx: &IngestContext<'_>,
+    snapshot: &ProjectSnapshot,
     items: Vec<Item>,
 ) -> (Vec<EventRecord>, Vec<usize>, Vec<ItemError>) {
     let mut errors = Vec::new();
     let mut records = Vec::with_capacity(items.len());
     let mut positions = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        match item.and_then(|event| validate_event(ctx, index, event)) {
+        let checked = item
+            .and_then(|event| attribute(snapshot, index, event))
+            .and_then(|event| validate_event(ctx, index, event));
+        match checked {
             Ok(record) => {
                 positions.push(index);
                 records.push(record);
@@ -93,6 +98,62 @@ fn validate_items(
         }
     }
     (records, positions, errors)
+}
+
+/// Checks an event's experiment attribution against the running experiments of the
+/// snapshot: an event naming a running experiment must be of its prompt and name one of
+/// its arms, and without a version it counts for that arm's version (not the label's).
+/// An experiment the snapshot does not run (ended, or unknown) is accepted as sent: late
+/// events of a finished experiment still belong to it.
+fn attribute(
+    snapshot: &ProjectSnapshot,
+    index: usize,
+    mut event: EventIn,
+) -> Result<EventIn, ItemError> {
+    let Some(id) = event.experiment.as_deref() else {
+        return Ok(event);
+    };
+    let Some(experiment) = snapshot.running_experiment(id) else {
+        return Ok(event);
+    };
+    let refuse = |field: &str, message: String| ItemError {
+        index,
+        code: ErrorCode::InvalidRequest,
+        message,
+        field: Some(field.to_owned()),
+    };
+    if event.prompt != experiment.prompt() {
+        return Err(refuse(
+            "experiment",
+            format!(
+                "experiment '{id}' runs on prompt '{}', not on this event's prompt",
+                experiment.prompt()
+            ),
+        ));
+    }
+    let Some(arm_name) = event.arm.as_deref() else {
+        return Err(refuse(
+            "arm",
+            format!(
+                "an event of experiment '{id}' must name its arm (the resolve answer's assignment.arm)"
+            ),
+        ));
+    };
+    let Some(arm) = experiment.arm(arm_name) else {
+        let names: Vec<&str> = experiment.arms().iter().map(|a| a.name.as_str()).collect();
+        return Err(refuse(
+            "arm",
+            format!(
+                "experiment '{id}' has no arm '{}'; its arms are {}",
+                arm_name.chars().take(80).collect::<String>(),
+                names.join(", ")
+            ),
+        ));
+    };
+    if event.version.is_none() {
+        event.version = Some(arm.version);
+    }
+    Ok(event)
 }
 
 /// Why a batch got no report.

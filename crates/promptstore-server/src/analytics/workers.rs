@@ -46,7 +46,7 @@ pub fn spawn(state: &AppState) {
 
 /// Run `job` now and then every `every` (a run that overruns delays the next one) until
 /// shutdown begins or the state is gone.
-fn every_interval<F, Fut>(state: &AppState, every: Duration, job: F)
+pub(crate) fn every_interval<F, Fut>(state: &AppState, every: Duration, job: F)
 where
     F: Fn(AppState) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,

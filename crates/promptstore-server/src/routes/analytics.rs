@@ -79,6 +79,7 @@ pub(crate) fn filter(
         label,
         model,
         experiment,
+        arm: None,
     })
 }
 

@@ -131,6 +131,7 @@ pub async fn list_events(
         label: q.label,
         model: q.model,
         experiment: q.experiment,
+        arm: None,
     };
     let found = state
         .analytics()

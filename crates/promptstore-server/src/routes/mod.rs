@@ -1,11 +1,13 @@
 //! The route table (docs/http-api.md) and the middleware around it.
 
+pub mod abtest;
 pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod changes;
 pub mod common;
 pub mod events;
+pub mod experiments;
 pub mod health;
 pub mod keys;
 pub mod labels;
@@ -138,6 +140,38 @@ pub fn router(state: AppState) -> Router {
             get(alerts::get_alert)
                 .put(alerts::update_alert)
                 .delete(alerts::delete_alert),
+        )
+        .route(
+            "/api/v1/experiments",
+            get(experiments::list_experiments).post(experiments::create_experiment),
+        )
+        .route(
+            "/api/v1/experiments/{id}",
+            get(experiments::get_experiment)
+                .put(experiments::update_experiment)
+                .delete(experiments::delete_experiment),
+        )
+        .route(
+            "/api/v1/experiments/{id}/start",
+            post(experiments::start_experiment),
+        )
+        .route(
+            "/api/v1/experiments/{id}/stop",
+            post(experiments::stop_experiment),
+        )
+        .route(
+            "/api/v1/experiments/{id}/conclude",
+            post(experiments::conclude_experiment),
+        )
+        .route("/api/v1/experiments/{id}/arms", put(experiments::set_arms))
+        .route("/api/v1/abtest/analyze", post(abtest::analyze))
+        .route(
+            "/api/v1/experiments/{id}/results",
+            get(experiments::experiment_results),
+        )
+        .route(
+            "/api/v1/experiments/{id}/history",
+            get(experiments::experiment_history),
         )
         .route("/metrics", get(metrics::metrics))
         .route("/health", get(health::health))

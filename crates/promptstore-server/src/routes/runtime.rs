@@ -1,11 +1,14 @@
 //! The hot path: resolve, bulk resolve and render, served from the in-memory snapshot with
-//! ETags and `If-None-Match` → 304.
+//! ETags and `If-None-Match` → 304. A label under a running experiment is resolved for the
+//! caller's unit id (sticky arm assignment), and the assignment is offered to the exposure
+//! buffer without waiting.
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use promptstore_core::model::{LATEST_LABEL, ProjectId};
+use promptstore_core::runtime::assignment::ArmAssignment;
 use promptstore_core::runtime::{ProjectSnapshot, RuntimeError};
 use promptstore_types::{
     BulkResolved, ErrorBody, ErrorCode, RenderRequest, RenderedPrompt, ResolvedPrompt, Role,
@@ -136,11 +139,31 @@ pub struct ResolveQuery {
     pub label: Option<String>,
     /// Version number instead of a label.
     pub version: Option<u32>,
-    /// User/session id for sticky experiment assignment.
-    // Accepted now so that callers can send it already; experiments (a later capability)
-    // will read it.
-    #[allow(dead_code)]
+    /// User/session id for sticky experiment assignment: with it, a label under a running
+    /// experiment resolves to the unit's arm (named in `assignment`); without it, to the
+    /// control.
     pub unit_id: Option<String>,
+}
+
+/// Longest unit id accepted (the same bound as ids on events).
+const MAX_UNIT_ID_LEN: usize = 200;
+
+fn unit_id(raw: Option<&str>) -> Result<Option<&str>, ApiError> {
+    match raw {
+        Some(u) if u.len() > MAX_UNIT_ID_LEN => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("unit_id is longer than {MAX_UNIT_ID_LEN} bytes"),
+        )
+        .with_details(serde_json::json!({ "field": "unit_id" }))),
+        Some(u) if !u.is_empty() => Ok(Some(u)),
+        _ => Ok(None),
+    }
+}
+
+/// Count an assignment and offer the unit's exposure to the buffer (never waits).
+fn expose(state: &AppState, project: &ProjectId, assignment: &ArmAssignment, unit: &str) {
+    state.metrics().assignments.increment(1);
+    state.exposures().offer(project, assignment, unit);
 }
 
 #[utoipa::path(get, path = "/api/v1/resolve", tag = "runtime", params(ResolveQuery,
@@ -156,15 +179,24 @@ pub async fn resolve(
 ) -> ApiResult<Response> {
     let actor = auth.require(Role::Runtime)?;
     let selector = selector(q.label, q.version)?;
+    let unit = unit_id(q.unit_id.as_deref())?;
     let resolved = on_snapshot(&state, &actor.project, RuntimeOp::Resolve, |s| {
-        s.resolve(&q.name, &selector)
+        s.resolve_for(&q.name, &selector, unit)
     })
     .await?;
+    if let (Some(assignment), Some(unit)) = (&resolved.assignment, unit) {
+        expose(&state, &actor.project, assignment, unit);
+    }
     let p = resolved.prompt();
     let v = resolved.version();
-    // Versions are immutable, so id + number + hash + status + label pin the answer.
+    // Versions are immutable, so id + number + hash + status + label (+ the assignment)
+    // pin the answer.
+    let (experiment, arm) = resolved
+        .assignment
+        .as_ref()
+        .map_or(("", ""), |a| (a.experiment().id(), a.arm_name()));
     let etag = format!(
-        "{}-{}-{}-{}-{}",
+        "{}-{}-{}-{}-{}-{experiment}-{arm}",
         p.id,
         v.number,
         v.content_hash.get(..16).unwrap_or(&v.content_hash),
@@ -222,10 +254,14 @@ pub async fn render(
 ) -> ApiResult<Response> {
     let actor = auth.require(Role::Runtime)?;
     let selector = selector(req.label, req.version)?;
+    let unit = unit_id(req.unit_id.as_deref())?;
     let rendered = on_snapshot(&state, &actor.project, RuntimeOp::Render, |s| {
-        s.render(&req.name, &selector, &req.variables)
+        s.render_for(&req.name, &selector, &req.variables, unit)
     })
     .await?;
+    if let (Some(assignment), Some(unit)) = (&rendered.resolved.assignment, unit) {
+        expose(&state, &actor.project, assignment, unit);
+    }
     let wire: RenderedPrompt = rendered.into_wire();
     let body = to_json(&wire)?;
     let etag = body_etag(&body);

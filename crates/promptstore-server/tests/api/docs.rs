@@ -44,6 +44,18 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/audit", "get"),
         ("/api/v1/export", "get"),
         ("/api/v1/import", "post"),
+        ("/api/v1/experiments", "get"),
+        ("/api/v1/experiments", "post"),
+        ("/api/v1/experiments/{id}", "get"),
+        ("/api/v1/experiments/{id}", "put"),
+        ("/api/v1/experiments/{id}", "delete"),
+        ("/api/v1/experiments/{id}/start", "post"),
+        ("/api/v1/experiments/{id}/stop", "post"),
+        ("/api/v1/experiments/{id}/conclude", "post"),
+        ("/api/v1/experiments/{id}/arms", "put"),
+        ("/api/v1/experiments/{id}/results", "get"),
+        ("/api/v1/experiments/{id}/history", "get"),
+        ("/api/v1/abtest/analyze", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -58,6 +70,9 @@ async fn openapi_document_lists_every_route() {
         "ErrorBody",
         "ResolvedPrompt",
         "ProjectExport",
+        "Experiment",
+        "ExperimentResults",
+        "CreateExperiment",
     ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }

@@ -12,6 +12,7 @@ mod analytics_ops;
 mod auth;
 mod docs;
 mod errors;
+mod experiments;
 mod flow;
 mod ingest;
 mod labels;

@@ -33,11 +33,18 @@ const READER_CACHE_KIB: i64 = 8 * 1024;
 /// The analytics schema, in order. Embedded in the binary; each runs once, in its own
 /// transaction, and is recorded in `schema_migrations` of the analytics file. Never edit one
 /// that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "analytics",
-    include_str!("../../migrations/analytics/0001_analytics.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "analytics",
+        include_str!("../../migrations/analytics/0001_analytics.sql"),
+    ),
+    (
+        2,
+        "exposures",
+        include_str!("../../migrations/analytics/0002_exposures.sql"),
+    ),
+];
 
 pub(crate) struct Pools {
     pub(crate) write: SqlitePool,

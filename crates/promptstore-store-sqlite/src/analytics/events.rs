@@ -89,7 +89,7 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
     ))
 }
 
-fn conditions(
+pub(crate) fn conditions(
     project: &ProjectId,
     filter: &AnalyticsFilter,
     from: Option<OffsetDateTime>,

@@ -37,10 +37,12 @@ impl Conditions {
     }
 
     /// The filter's conditions. `nullable` tables (raw events) keep absent dimensions as
-    /// NULL, cells as empty strings; either way an empty filter value means "absent".
+    /// NULL, cells as empty strings; either way an empty filter value means "absent". A
+    /// non-empty value is a plain equality (NULL never equals it), which lets SQLite use the
+    /// indexes on those columns (`events_by_experiment`).
     pub(crate) fn filter(&mut self, alias: &str, filter: &AnalyticsFilter, nullable: bool) {
-        let text = |col: &str| {
-            if nullable {
+        let text = |col: &str, value: &str| {
+            if nullable && value.is_empty() {
                 format!("COALESCE({alias}.{col}, '') = ?")
             } else {
                 format!("{alias}.{col} = ?")
@@ -56,13 +58,19 @@ impl Conditions {
             );
         }
         if let Some(label) = &filter.label {
-            self.push(text("label"), [Param::Text(label.clone())]);
+            self.push(text("label", label), [Param::Text(label.clone())]);
         }
         if let Some(model) = &filter.model {
             self.push(format!("{alias}.model = ?"), [Param::Text(model.clone())]);
         }
         if let Some(experiment) = &filter.experiment {
-            self.push(text("experiment"), [Param::Text(experiment.clone())]);
+            self.push(
+                text("experiment", experiment),
+                [Param::Text(experiment.clone())],
+            );
+        }
+        if let Some(arm) = &filter.arm {
+            self.push(text("arm", arm), [Param::Text(arm.clone())]);
         }
     }
 
@@ -112,9 +120,25 @@ mod tests {
         );
         assert_eq!(
             c.where_sql(),
-            "WHERE e.project = ? AND e.prompt = ? AND COALESCE(e.label, '') = ?"
+            "WHERE e.project = ? AND e.prompt = ? AND e.label = ?"
         );
         assert_eq!(c.params().len(), 3);
+
+        // An empty value asks for the events without that dimension (NULL in raw events).
+        let mut absent = Conditions::new();
+        absent.filter(
+            "e",
+            &AnalyticsFilter {
+                experiment: Some(String::new()),
+                arm: Some("control".into()),
+                ..AnalyticsFilter::default()
+            },
+            true,
+        );
+        assert_eq!(
+            absent.where_sql(),
+            "WHERE COALESCE(e.experiment, '') = ? AND e.arm = ?"
+        );
         assert_eq!(Conditions::new().where_sql(), "");
     }
 }

@@ -13,6 +13,7 @@ mod alerts;
 mod cells;
 mod connect;
 mod events;
+mod exposures;
 mod filter;
 mod ingest;
 mod multirow;

@@ -12,13 +12,14 @@ use promptstore_core::analytics::model::{
 };
 use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::analytics::store::AnalyticsStore;
+use promptstore_core::experiments::model::Exposure;
 use promptstore_core::model::{Actor, NewAuditEntry, ProjectId};
 use promptstore_core::store::{Page, PageRequest, StoreError};
 use promptstore_types::{AlertRuleIn, Feedback};
 use sqlx::pool::PoolConnection;
 use time::OffsetDateTime;
 
-use super::{alerts, cells, events, ingest, prices};
+use super::{alerts, cells, events, exposures, ingest, prices};
 use crate::error::backend;
 use crate::{SqliteStore, audit_log, tx};
 
@@ -259,5 +260,29 @@ impl AnalyticsStore for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<AlertEventRecord>, StoreError> {
         alerts::list_events(&mut *self.analytics_reader().await?, project, rule, page).await
+    }
+
+    async fn record_exposures(&self, exposures: Vec<Exposure>) -> Result<u64, StoreError> {
+        if exposures.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = tx::begin(&self.analytics.write).await?;
+        let result = exposures::record(&mut tx, exposures).await;
+        tx::finish(tx, result).await
+    }
+
+    async fn exposure_counts(
+        &self,
+        project: &ProjectId,
+        experiment_id: &str,
+        phase: u32,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        exposures::counts(
+            &mut *self.analytics_reader().await?,
+            project,
+            experiment_id,
+            phase,
+        )
+        .await
     }
 }

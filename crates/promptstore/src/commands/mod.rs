@@ -1,8 +1,10 @@
 //! The client commands: each turns parsed arguments into API calls through the SDK and
 //! prints the result as a table or, with `--json`, as JSON.
 
+pub mod abtest;
 pub mod alerts;
 pub mod events;
+pub mod experiment;
 pub mod key;
 pub mod label;
 pub mod prices;
