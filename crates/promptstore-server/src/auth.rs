@@ -12,7 +12,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use promptstore_core::model::{Actor, ApiKeyRecord, ProjectId};
-use promptstore_core::service::keys::{hash_secret, key_id_of};
+use promptstore_core::service::keys::{key_id_of, parse_secret_hash, secret_digest};
 use promptstore_core::store::Store;
 use promptstore_types::{API_KEY_HEADER, ErrorCode, Role};
 use subtle::ConstantTimeEq;
@@ -22,7 +22,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Clone)]
 struct KeyEntry {
-    secret_hash: String,
+    secret_hash: [u8; 32],
     project: ProjectId,
     role: Role,
 }
@@ -49,8 +49,8 @@ impl KeyTable {
         let id = key_id_of(secret)?;
         let keys = self.keys.load();
         let entry = keys.get(id)?;
-        let presented = hash_secret(secret);
-        if bool::from(presented.as_bytes().ct_eq(entry.secret_hash.as_bytes())) {
+        let presented = secret_digest(secret);
+        if bool::from(presented.ct_eq(&entry.secret_hash)) {
             Some(Actor {
                 project: entry.project.clone(),
                 key_id: id.to_owned(),
@@ -65,15 +65,20 @@ impl KeyTable {
 fn table_of(keys: Vec<ApiKeyRecord>) -> HashMap<String, KeyEntry> {
     keys.into_iter()
         .filter(|k| k.revoked_at.is_none())
-        .map(|k| {
-            (
+        .filter_map(|k| {
+            let Some(secret_hash) = parse_secret_hash(&k.secret_hash) else {
+                // Only a damaged database row can get here: that key cannot authenticate.
+                tracing::error!(key = %k.id, "stored key hash is not 64 hex digits; key disabled");
+                return None;
+            };
+            Some((
                 k.id,
                 KeyEntry {
-                    secret_hash: k.secret_hash,
+                    secret_hash,
                     project: k.project,
                     role: k.role,
                 },
-            )
+            ))
         })
         .collect()
 }

@@ -3,9 +3,12 @@
 //! text by the `/metrics` route.
 //!
 //! The fixed series are registered once at start and kept as handles, so recording one on a
-//! hot path is an atomic add. Per-route request series are looked up in the recorder's
-//! registry by their labels.
+//! hot path is an atomic add. Per-route request series are registered on first use and their
+//! handles cached: registering allocates the labels and hashes the key, which every request
+//! paying would cost more than the rest of a warm resolve.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder};
@@ -53,10 +56,18 @@ pub enum RuntimeOp {
     Bulk,
 }
 
+/// The cached series of one route template: its latency histogram, and one counter per
+/// (method, status) seen so far.
+struct RouteSeries {
+    latency: Histogram,
+    requests: RwLock<HashMap<u32, Counter>>,
+}
+
 /// Handles of every series the server records.
 pub struct ServerMetrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    routes: RwLock<HashMap<String, Arc<RouteSeries>>>,
     pub ingest_queue_depth: Gauge,
     pub events_ingested: Counter,
     pub events_duplicate: Counter,
@@ -189,6 +200,7 @@ impl ServerMetrics {
             decision_runs: counter(DECISION_RUNS),
             decisions: counter(DECISIONS),
             handle: recorder.handle(),
+            routes: RwLock::new(HashMap::new()),
             recorder,
         };
         // A gauge that was never set is not rendered; the queue starts empty.
@@ -199,24 +211,51 @@ impl ServerMetrics {
     /// One finished HTTP request. `route` is the matched template (never the raw path, so
     /// the number of series stays bounded).
     pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let route = route.to_owned();
-        let counter = self.recorder.register_counter(
-            &Key::from_parts(
-                REQUESTS,
-                vec![
-                    Label::new("route", route.clone()),
-                    Label::new("method", method.to_owned()),
-                    Label::new("status", status.to_string()),
-                ],
-            ),
-            &METADATA,
-        );
+        let series = self.route_series(route);
+        series.latency.record(elapsed.as_secs_f64());
+        let key = (u32::from(method_index(method)) << 16) | u32::from(status);
+        let cached = series
+            .requests
+            .read()
+            .ok()
+            .and_then(|counters| counters.get(&key).cloned());
+        let counter = cached.unwrap_or_else(|| {
+            let counter = self.recorder.register_counter(
+                &Key::from_parts(
+                    REQUESTS,
+                    vec![
+                        Label::new("route", route.to_owned()),
+                        Label::new("method", method_label(method).to_owned()),
+                        Label::new("status", status.to_string()),
+                    ],
+                ),
+                &METADATA,
+            );
+            if let Ok(mut counters) = series.requests.write() {
+                counters.insert(key, counter.clone());
+            }
+            counter
+        });
         counter.increment(1);
-        let histogram = self.recorder.register_histogram(
-            &Key::from_parts(REQUEST_SECONDS, vec![Label::new("route", route)]),
-            &METADATA,
-        );
-        histogram.record(elapsed.as_secs_f64());
+    }
+
+    fn route_series(&self, route: &str) -> Arc<RouteSeries> {
+        if let Some(series) = self.routes.read().ok().and_then(|r| r.get(route).cloned()) {
+            return series;
+        }
+        let series = Arc::new(RouteSeries {
+            latency: self.recorder.register_histogram(
+                &Key::from_parts(REQUEST_SECONDS, vec![Label::new("route", route.to_owned())]),
+                &METADATA,
+            ),
+            requests: RwLock::new(HashMap::new()),
+        });
+        // A poisoned lock only means another request panicked mid-insert: the map itself is
+        // still a valid cache, and losing the insert costs one more registration.
+        if let Ok(mut routes) = self.routes.write() {
+            return routes.entry(route.to_owned()).or_insert(series).clone();
+        }
+        series
     }
 
     /// A runtime read: served from the snapshot (`hit`) or needing a store load (`miss`).
@@ -240,6 +279,27 @@ impl ServerMetrics {
     }
 }
 
+/// The standard methods get their own series; anything else is counted as `other`, so a
+/// client cannot grow the number of series with made-up methods.
+const METHODS: [&str; 9] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT",
+];
+
+fn method_index(method: &str) -> u16 {
+    METHODS
+        .iter()
+        .position(|m| *m == method)
+        .map_or(0, |i| i as u16 + 1)
+}
+
+fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +309,7 @@ mod tests {
         let m = ServerMetrics::new().unwrap();
         m.request("/api/v1/resolve", "GET", 200, Duration::from_micros(300));
         m.request("/api/v1/resolve", "GET", 200, Duration::from_micros(300));
+        m.request("/api/v1/resolve", "BREW", 405, Duration::from_micros(300));
         m.events_ingested.increment(5);
         m.snapshot_read(RuntimeOp::Render, false);
         m.group_commit_events.record(1000.0);
@@ -261,6 +322,12 @@ mod tests {
         );
         assert!(
             text.contains("promptstore_events_ingested_total 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"promptstore_http_requests_total{route="/api/v1/resolve",method="other",status="405"} 1"#
+            ),
             "{text}"
         );
         assert!(

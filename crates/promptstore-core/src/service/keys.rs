@@ -57,7 +57,19 @@ impl KeyMaterial {
 
 /// SHA-256 (hex) of the whole presented secret: what the store keeps.
 pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    hex::encode(secret_digest(secret))
+}
+
+/// SHA-256 of the whole presented secret, as bytes: what authentication compares, so a
+/// request does not pay for hex-encoding it.
+pub fn secret_digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The bytes of a stored secret hash (`hash_secret`'s hex), or `None` when it is not one.
+pub fn parse_secret_hash(stored: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(stored).ok()?;
+    bytes.try_into().ok()
 }
 
 /// The key id inside a presented secret, when it has the `ps_<id>_<64 hex>` shape.

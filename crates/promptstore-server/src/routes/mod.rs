@@ -20,7 +20,7 @@ pub mod transfer;
 pub mod versions;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -95,9 +95,6 @@ pub fn router(state: AppState) -> Router {
             post(labels::rollback_label),
         )
         .route("/api/v1/prompts/{name}/history", get(labels::label_history))
-        .route("/api/v1/resolve", get(runtime::resolve))
-        .route("/api/v1/resolve/bulk", get(runtime::resolve_bulk))
-        .route("/api/v1/render", post(runtime::render))
         .route("/api/v1/changes", get(changes::changes))
         .route("/api/v1/audit", get(audit::list_audit))
         .route("/api/v1/export", get(transfer::export_project))
@@ -177,36 +174,52 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed);
+    let api = with_middleware(api, &config, metrics.clone()).with_state(state.clone());
+
+    // The runtime path answers from memory: a render is bounded by its fuel and output
+    // limits, so it does without the request timeout, whose timer costs a warm render
+    // more than a tenth of its time.
+    let runtime = Router::new()
+        .route("/api/v1/resolve", get(runtime::resolve))
+        .route("/api/v1/resolve/bulk", get(runtime::resolve_bulk))
+        .route("/api/v1/render", post(runtime::render))
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn(remember_route))
+        .route_layer(middleware::from_fn_with_state(metrics, observe))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state);
 
-    let app = Router::new()
+    Router::new()
         .merge(
             SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", crate::openapi::document()),
         )
-        .merge(api);
-    with_middleware(app, &config, metrics)
+        .merge(runtime)
+        .merge(api)
 }
 
-/// The layers around every route, outermost last: body limit, timeout, panic → 500 JSON,
-/// JSON bodies for bare error statuses, and the request span.
-fn with_middleware(
-    app: Router,
+/// The layers around every route, innermost first: the timeout (inside `observe`, so its
+/// bare 503 gets our JSON body and is counted), `observe`, the body limit, and panic → 500
+/// JSON outermost.
+fn with_middleware<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
     config: &crate::config::ServerConfig,
     metrics: Arc<ServerMetrics>,
-) -> Router {
-    app.layer(DefaultBodyLimit::max(config.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
+) -> Router<S> {
+    routes
+        .route_layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
+        .route_layer(middleware::from_fn_with_state(metrics, observe))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn_with_state(metrics, trace_request))
 }
 
-async fn unknown_route(request: Request) -> ApiError {
+async fn unknown_route(State(state): State<AppState>, request: Request) -> ApiError {
+    state
+        .metrics()
+        .request("unmatched", request.method().as_str(), 404, Duration::ZERO);
     ApiError::new(
         ErrorCode::NotFound,
         format!("no route for {} {}", request.method(), request.uri().path()),
@@ -234,10 +247,36 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
 }
 
-/// Error responses made outside our handlers (a layer's timeout, a body limit enforced
-/// before the extractor) come without our JSON body: give them one.
-async fn json_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// The one middleware around every matched route (the runtime path pays for it on every
+/// call, so it does everything in one place): the request's latency and counter by route
+/// template (raw paths would make the number of series unbounded), a debug-level span,
+/// an error log for 5xx answers, and a JSON body for error statuses made without one (a
+/// timeout, a body limit enforced by an extractor).
+async fn observe(
+    State(metrics): State<Arc<ServerMetrics>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    // Disabled (and then nearly free) unless the log filter asks for debug.
+    let span = tracing::debug_span!("request", method = %method, route);
+    let response = next.run(request).instrument(span).await;
+    let response = with_json_error_body(response);
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics.request(route, method.as_str(), status, elapsed);
+    if status >= 500 {
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        tracing::error!(%method, route, status, latency_us, "request failed");
+    }
+    response
+}
+
+/// Error responses made outside our handlers come without our JSON body: give them one.
+fn with_json_error_body(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -262,54 +301,6 @@ async fn json_errors(request: Request, next: Next) -> Response {
             .to_lowercase(),
     };
     (status, axum::Json(ErrorBody::new(code, message))).into_response()
-}
-
-/// One span per request (method, route), one log line with status and latency, and the
-/// request's counter and latency sample (by route template: raw paths would make the
-/// number of series unbounded).
-async fn trace_request(
-    State(metrics): State<Arc<ServerMetrics>>,
-    request: Request<Body>,
-    next: Next,
-) -> Response {
-    let method = request.method().clone();
-    // The route template is known only after routing; `remember_route` hands it back on
-    // the response. Until then (and for unrouted requests) the span shows the path.
-    let span = tracing::info_span!("request", method = %method, route = tracing::field::Empty);
-    let path = request.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
-    let route = response
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(path.as_str(), |p| p.as_str());
-    span.record("route", route);
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    let template = response
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str());
-    metrics.request(template, method.as_str(), status, elapsed);
-    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::error!(status, latency_us, "request failed");
-        } else {
-            tracing::debug!(status, latency_us, "request");
-        }
-    });
-    response
-}
-
-/// Copy the matched route template onto the response, for `trace_request`.
-async fn remember_route(request: Request<Body>, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(route);
-    }
-    response
 }
 
 #[cfg(test)]

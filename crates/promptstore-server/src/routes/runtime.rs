@@ -15,7 +15,6 @@ use promptstore_types::{
     Selector,
 };
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Json, Query};
@@ -123,11 +122,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Vec<u8>> {
     })
 }
 
-/// ETag of a body: the first 128 bits of its SHA-256. Used where the answer depends on
-/// more than one version (renders through includes, bulk), so only the bytes can say.
+/// ETag of a body: its 128-bit xxh3. Used where the answer depends on more than one
+/// version (renders through includes, bulk), so only the bytes can say. An ETag is a cache
+/// validator, not a signature: a fast non-cryptographic hash is enough, and hashing every
+/// rendered answer with SHA-256 cost more than rendering it.
 fn body_etag(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    hex::encode(&digest[..16])
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(body))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

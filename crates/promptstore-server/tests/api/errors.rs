@@ -168,6 +168,13 @@ async fn unknown_routes_methods_and_objects() {
             .unwrap_or_default()
             .starts_with("application/json")
     );
+    // The runtime routes live in their own router (no request timeout): same answer.
+    let r = s
+        .admin
+        .raw(Method::GET, "/api/v1/render", &[], None)
+        .await
+        .unwrap();
+    check(&r, 405, ErrorCode::InvalidRequest, "not allowed");
 
     assert_eq!(
         code(s.admin.get_prompt("missing").await),
