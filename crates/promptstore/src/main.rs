@@ -2,11 +2,12 @@
 //! it. This file only parses the command line, dispatches, and turns failures into one
 //! line on stderr and an exit code (2 for usage, 1 for everything else).
 
+#[macro_use]
+mod output;
 mod cli;
 mod commands;
 mod failure;
 mod files;
-mod output;
 mod serve;
 
 use std::process::ExitCode;

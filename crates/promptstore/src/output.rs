@@ -1,4 +1,39 @@
-//! Printing results: aligned tables for people, pretty JSON with `--json` for scripts.
+//! Printing results: aligned tables for people, pretty JSON with `--json` for scripts, and
+//! the `outln!`/`out!` macros every command prints through.
+
+/// `println!` for command output. A closed stdout (`promptstore prompt list | head`) is the
+/// reader saying it has seen enough: the process ends quietly with status 141, as a Unix
+/// tool killed by SIGPIPE does, instead of panicking.
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` with the same handling of a closed stdout as `outln!`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// Exit status of a process ended by SIGPIPE (128 + 13).
+const BROKEN_PIPE_STATUS: i32 = 141;
+
+/// Writes to stdout; see `outln!`.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(BROKEN_PIPE_STATUS);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -6,7 +41,7 @@ use time::format_description::well_known::Rfc3339;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -60,7 +95,7 @@ impl Table {
     }
 
     pub fn print(&self) {
-        print!("{}", self.render());
+        out!("{}", self.render());
     }
 }
 

@@ -19,6 +19,15 @@ use crate::failure::Failure;
 /// The database file inside the data directory.
 const DB_FILE: &str = "promptstore.db";
 
+/// A line for the operator on stdout. The server must not stop because nobody reads its
+/// stdout any more (`promptstore serve | head -4`), so a failed write is ignored.
+macro_rules! announce {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
 struct Config {
@@ -83,17 +92,17 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let url = format!("http://{address}");
 
     if let Some(created) = &bootstrap {
-        println!(
+        announce!(
             "first start: created project `{}` and its admin API key.",
             created.project_name
         );
-        println!(
+        announce!(
             "admin key (shown once, store it now): {}",
             created.admin_secret
         );
     }
-    println!("promptstore listening on {url}");
-    println!("API docs: {url}/api/v1/docs");
+    announce!("promptstore listening on {url}");
+    announce!("API docs: {url}/api/v1/docs");
 
     promptstore_server::serve(listener, state, shutdown_signal())
         .await

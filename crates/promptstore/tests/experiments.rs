@@ -24,6 +24,35 @@ fn reference_dir() -> PathBuf {
     dir
 }
 
+/// `promptstore … | head`: the reader closes the pipe early. The command ends quietly with
+/// the SIGPIPE status, never with a panic and a backtrace.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut child = Command::new(BIN)
+        .args(["abtest", "analyze"])
+        .arg(reference_dir().join("cases.json"))
+        // About 85 KB: more than a Linux pipe buffers (64 KiB), so the writer meets the
+        // closed pipe.
+        .args(["--format", "reference"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: the pipe is closed with most of the report unread.
+    assert!(!first.is_empty());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn the_calculator_matches_every_reference_case() {
     let dir = reference_dir();

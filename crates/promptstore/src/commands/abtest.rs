@@ -37,7 +37,7 @@ pub fn run(command: AbtestCommand) -> Result<(), Failure> {
             let output = calculator::analyze_json(&doc, calc_format)
                 .map_err(|e| anyhow!("{}: {}", file.display(), e.to_body().message))?;
             match output {
-                CalcOutput::Text(text) => print!("{text}"),
+                CalcOutput::Text(text) => out!("{text}"),
                 CalcOutput::Reference(value) => print_json(&value)?,
             }
             Ok(())

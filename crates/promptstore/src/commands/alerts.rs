@@ -92,13 +92,13 @@ pub async fn run(command: AlertsCommand) -> Result<(), Failure> {
             if client.json {
                 return Ok(print_json(&rule)?);
             }
-            println!("created alert rule {} ({})", rule.id, rule.rule.name);
+            outln!("created alert rule {} ({})", rule.id, rule.rule.name);
             Ok(())
         }
         AlertsCommand::Delete { client, id } => {
             let api = connect(&client)?;
             api.delete_alert(id).await?;
-            println!("deleted alert rule {id}");
+            outln!("deleted alert rule {id}");
             Ok(())
         }
         AlertsCommand::History {

@@ -57,7 +57,7 @@ pub async fn run(command: EventsCommand) -> Result<(), Failure> {
             if client.json {
                 print_json(&totals)?;
             } else {
-                print!("{}", report(&totals, &file.display().to_string()));
+                out!("{}", report(&totals, &file.display().to_string()));
             }
             if totals.rejected > 0 {
                 return Err(Failure::from(anyhow::anyhow!(

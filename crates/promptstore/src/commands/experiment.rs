@@ -37,17 +37,17 @@ fn print_experiment(e: &Experiment, json: bool) -> Result<(), Failure> {
     if json {
         return Ok(print_json(e)?);
     }
-    println!("experiment {} ({})", e.name, e.id);
-    println!("  on:        {}@{}", e.prompt, e.label);
-    println!("  status:    {}", e.status.as_str());
+    outln!("experiment {} ({})", e.name, e.id);
+    outln!("  on:        {}@{}", e.prompt, e.label);
+    outln!("  status:    {}", e.status.as_str());
     let direction = e.primary_metric.direction.map_or(String::new(), |d| {
         format!(" ({d:?} is better)").to_lowercase()
     });
-    println!("  primary:   {}{direction}", e.primary_metric.metric);
+    outln!("  primary:   {}{direction}", e.primary_metric.metric);
     for g in &e.guardrails {
-        println!("  guardrail: {} (tolerance {})", g.metric, g.tolerance);
+        outln!("  guardrail: {} (tolerance {})", g.metric, g.tolerance);
     }
-    println!(
+    outln!(
         "  decisions: {} events per arm, alpha {}{}, on conclusion: {:?}",
         e.min_sample_per_arm,
         e.alpha,
@@ -56,16 +56,16 @@ fn print_experiment(e: &Experiment, json: bool) -> Result<(), Failure> {
         e.on_conclusion
     );
     if let Some(at) = e.started_at {
-        println!("  started:   {}", when(at));
+        outln!("  started:   {}", when(at));
     }
     if let Some(at) = e.phase_started_at {
-        println!("  phase:     since {}", when(at));
+        outln!("  phase:     since {}", when(at));
     }
     if let Some(at) = e.ended_at {
-        println!("  ended:     {}", when(at));
+        outln!("  ended:     {}", when(at));
     }
     if let Some(c) = &e.conclusion {
-        println!(
+        outln!(
             "  conclusion: {} ({}){} — {}",
             c.winner.as_deref().unwrap_or("no winner"),
             c.decided_by,
@@ -88,7 +88,7 @@ fn print_experiment(e: &Experiment, json: bool) -> Result<(), Failure> {
             state,
         ]);
     }
-    println!();
+    outln!();
     table.print();
     Ok(())
 }
@@ -102,7 +102,7 @@ fn pct(v: f64) -> String {
 }
 
 fn print_metric(m: &MetricResult) {
-    println!(
+    outln!(
         "{} ({} is better)",
         m.metric,
         format!("{:?}", m.direction).to_lowercase()
@@ -157,23 +157,23 @@ fn print_metric(m: &MetricResult) {
 }
 
 fn print_results(r: &ExperimentResults) {
-    println!(
+    outln!(
         "results of {} ({}), {} to {}",
         r.experiment,
         r.status.as_str(),
         r.from.map_or_else(|| "-".to_owned(), when),
         when(r.to)
     );
-    println!("verdict: {} — {}", r.verdict.code, r.verdict.message);
-    println!();
+    outln!("verdict: {} — {}", r.verdict.code, r.verdict.message);
+    outln!();
     print_metric(&r.primary);
     for g in &r.guardrails {
-        println!();
-        println!("guardrail:");
+        outln!();
+        outln!("guardrail:");
         print_metric(g);
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "sample-ratio check: units {:?}, expected {:?}, chi² {:.3}, p {:.4}{}",
         r.srm.observed,
         r.srm.expected.iter().map(|e| e.round()).collect::<Vec<_>>(),
@@ -187,14 +187,14 @@ fn print_results(r: &ExperimentResults) {
     );
     let s = &r.sample_size;
     match (&s.undefined, s.required_per_arm, s.remaining_per_arm) {
-        (Some(why), _, _) => println!("sample size: undefined — {why}"),
-        (None, Some(required), remaining) => println!(
+        (Some(why), _, _) => outln!("sample size: undefined — {why}"),
+        (None, Some(required), remaining) => outln!(
             "sample size for a {} change at {:.0}% power: {required} per arm ({} still to collect)",
             pct(s.mde).trim_start_matches('+'),
             s.power * 100.0,
             remaining.unwrap_or(0)
         ),
-        (None, None, _) => println!("sample size: -"),
+        (None, None, _) => outln!("sample size: -"),
     }
 }
 
@@ -218,9 +218,13 @@ pub async fn run(command: ExperimentCommand) -> Result<(), Failure> {
             if client.json {
                 return Ok(print_json(&created)?);
             }
-            println!(
+            outln!(
                 "created experiment {} ({}) on {}@{} as a draft; start it with `promptstore experiment start {}`",
-                created.name, created.id, created.prompt, created.label, created.id
+                created.name,
+                created.id,
+                created.prompt,
+                created.label,
+                created.id
             );
             Ok(())
         }
@@ -357,7 +361,7 @@ pub async fn run(command: ExperimentCommand) -> Result<(), Failure> {
         ExperimentCommand::Delete { client, id } => {
             let api = connect(&client)?;
             api.delete_experiment(&id).await?;
-            println!("deleted experiment {id}");
+            outln!("deleted experiment {id}");
             Ok(())
         }
     }

@@ -20,13 +20,13 @@ pub async fn run(command: KeyCommand) -> Result<(), Failure> {
             if client.json {
                 return Ok(print_json(&created)?);
             }
-            println!(
+            outln!(
                 "created key {} ({}, role {})",
                 created.key.id,
                 created.key.name,
                 created.key.role.as_str()
             );
-            println!("secret (shown once, store it now): {}", created.secret);
+            outln!("secret (shown once, store it now): {}", created.secret);
             Ok(())
         }
         KeyCommand::List { client } => {
@@ -55,7 +55,7 @@ pub async fn run(command: KeyCommand) -> Result<(), Failure> {
             if client.json {
                 return Ok(print_json(&key)?);
             }
-            println!("revoked key {} ({})", key.id, key.name);
+            outln!("revoked key {} ({})", key.id, key.name);
             Ok(())
         }
     }

@@ -73,11 +73,11 @@ pub async fn run(command: LabelCommand) -> Result<(), Failure> {
                         return Ok(print_json(&then)?);
                     }
                     match then.version {
-                        Some(version) => println!(
+                        Some(version) => outln!(
                             "{name}#{label} pointed at version {version} at {}",
                             when(then.as_of)
                         ),
-                        None => println!("{name}#{label} did not exist at {}", when(then.as_of)),
+                        None => outln!("{name}#{label} did not exist at {}", when(then.as_of)),
                     }
                 }
                 None => {
@@ -85,7 +85,7 @@ pub async fn run(command: LabelCommand) -> Result<(), Failure> {
                     if client.json {
                         return Ok(print_json(&now)?);
                     }
-                    println!(
+                    outln!(
                         "{name}#{label} → version {} (moved by {} at {}){}",
                         now.version,
                         now.updated_by,
@@ -128,7 +128,7 @@ fn print_move(moved: &LabelMove, json: bool) -> Result<(), Failure> {
         return Ok(print_json(moved)?);
     }
     let show = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into());
-    println!(
+    outln!(
         "{}#{}: {} → {}",
         moved.prompt,
         moved.label,

@@ -76,7 +76,7 @@ pub async fn run(command: PricesCommand) -> Result<(), Failure> {
             if client.json {
                 return Ok(print_json(&price)?);
             }
-            println!(
+            outln!(
                 "price of {} from {}: input {} / output {} USD per million tokens",
                 price.model,
                 when(price.effective_from),
@@ -88,7 +88,7 @@ pub async fn run(command: PricesCommand) -> Result<(), Failure> {
         PricesCommand::Delete { client, model } => {
             let api = connect(&client)?;
             api.delete_price(&model).await?;
-            println!("removed the project's prices for {model}");
+            outln!("removed the project's prices for {model}");
             Ok(())
         }
     }

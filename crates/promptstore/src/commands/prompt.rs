@@ -116,9 +116,10 @@ pub async fn run(command: PromptCommand) -> Result<(), Failure> {
             if client.json {
                 return Ok(print_json(&created)?);
             }
-            println!(
+            outln!(
                 "created {} (version {})",
-                created.prompt.name, created.version.number
+                created.prompt.name,
+                created.version.number
             );
             print_warnings(created.warnings.iter().map(|w| (&w.code, &w.message)));
             Ok(())
@@ -153,7 +154,7 @@ pub async fn run(command: PromptCommand) -> Result<(), Failure> {
             if client.json {
                 return Ok(print_json(&prompt)?);
             }
-            println!("updated {} (revision {})", prompt.name, prompt.revision);
+            outln!("updated {} (revision {})", prompt.name, prompt.revision);
             Ok(())
         }
         PromptCommand::Push {
@@ -178,15 +179,16 @@ pub async fn run(command: PromptCommand) -> Result<(), Failure> {
                 return Ok(print_json(&saved)?);
             }
             if saved.created {
-                println!("created {} version {}", name, saved.version.number);
+                outln!("created {} version {}", name, saved.version.number);
             } else {
-                println!(
+                outln!(
                     "unchanged: identical to {} version {}",
-                    name, saved.version.number
+                    name,
+                    saved.version.number
                 );
             }
             for change in &saved.version.breaking_changes {
-                println!("breaking: {} ({})", change.message, change.code);
+                outln!("breaking: {} ({})", change.message, change.code);
             }
             print_warnings(saved.warnings.iter().map(|w| (&w.code, &w.message)));
             Ok(())
@@ -234,13 +236,13 @@ pub async fn run(command: PromptCommand) -> Result<(), Failure> {
                 return Ok(print_json(&rendered)?);
             }
             if let Some(text) = &rendered.text {
-                print!("{text}");
+                out!("{text}");
                 if !text.ends_with('\n') {
-                    println!();
+                    outln!();
                 }
             }
             for message in rendered.messages.iter().flatten() {
-                println!("[{}]\n{}\n", message.role, message.content.trim_end());
+                outln!("[{}]\n{}\n", message.role, message.content.trim_end());
             }
             Ok(())
         }
@@ -282,7 +284,7 @@ pub async fn run(command: PromptCommand) -> Result<(), Failure> {
                 ]);
             }
             if table.is_empty() {
-                println!("no label moves");
+                outln!("no label moves");
             } else {
                 table.print();
             }
@@ -302,7 +304,7 @@ pub async fn run(command: PromptCommand) -> Result<(), Failure> {
             if client.json {
                 return Ok(print_json(&prompt)?);
             }
-            println!("{} is now {}", prompt.name, prompt.status.as_str());
+            outln!("{} is now {}", prompt.name, prompt.status.as_str());
             Ok(())
         }
         PromptCommand::Delete {
@@ -315,7 +317,7 @@ pub async fn run(command: PromptCommand) -> Result<(), Failure> {
             if client.json {
                 return Ok(print_json(&serde_json::json!({ "deleted": name }))?);
             }
-            println!("deleted {name}");
+            outln!("deleted {name}");
             Ok(())
         }
     }
@@ -388,7 +390,7 @@ fn version_number(prompt: &Prompt, at: &VersionSelector) -> Result<u32, Failure>
 
 fn print_prompt_table(prompts: &[Prompt]) {
     if prompts.is_empty() {
-        println!("no prompts");
+        outln!("no prompts");
         return;
     }
     let mut table = Table::new(&[
@@ -421,42 +423,42 @@ fn print_prompt_table(prompts: &[Prompt]) {
 }
 
 fn print_prompt(prompt: &Prompt, version: &Version) {
-    println!("name:        {}", prompt.name);
-    println!("type:        {}", prompt.kind.as_str());
-    println!("status:      {}", prompt.status.as_str());
+    outln!("name:        {}", prompt.name);
+    outln!("type:        {}", prompt.kind.as_str());
+    outln!("status:      {}", prompt.status.as_str());
     if !prompt.description.is_empty() {
-        println!("description: {}", prompt.description);
+        outln!("description: {}", prompt.description);
     }
     if !prompt.tags.is_empty() {
-        println!("tags:        {}", prompt.tags.join(", "));
+        outln!("tags:        {}", prompt.tags.join(", "));
     }
     let labels: Vec<String> = prompt
         .labels
         .iter()
         .map(|(n, v)| format!("{n}={v}"))
         .collect();
-    println!("labels:      {}", labels.join(", "));
-    println!();
-    println!(
+    outln!("labels:      {}", labels.join(", "));
+    outln!();
+    outln!(
         "version {} by {} at {}",
         version.number,
         version.author,
         when(version.created_at)
     );
     if !version.commit_message.is_empty() {
-        println!("message:     {}", version.commit_message);
+        outln!("message:     {}", version.commit_message);
     }
-    println!("hash:        {}", version.content_hash);
-    println!();
+    outln!("hash:        {}", version.content_hash);
+    outln!();
     print_template(&version.template);
     if !version.variables.is_empty() {
-        println!();
+        outln!();
         print_variables(&version.variables);
     }
     if !version.model_config.is_null() && version.model_config != serde_json::json!({}) {
-        println!();
-        println!("model config:");
-        println!(
+        outln!();
+        outln!("model config:");
+        outln!(
             "{}",
             serde_json::to_string_pretty(&version.model_config).unwrap_or_default()
         );
@@ -466,23 +468,23 @@ fn print_prompt(prompt: &Prompt, version: &Version) {
 fn print_template(template: &Template) {
     match template {
         Template::Text { text } => {
-            println!("--- template (text) ---");
-            println!("{}", text.trim_end());
-            println!("---");
+            outln!("--- template (text) ---");
+            outln!("{}", text.trim_end());
+            outln!("---");
         }
         Template::Chat { messages } => {
-            println!("--- template (chat) ---");
+            outln!("--- template (chat) ---");
             for message in messages {
                 match message {
                     ChatMessage::Message { role, content } => {
-                        println!("[{role}]\n{}\n", content.trim_end())
+                        outln!("[{role}]\n{}\n", content.trim_end())
                     }
                     ChatMessage::Placeholder { placeholder } => {
-                        println!("[placeholder: {placeholder}]\n")
+                        outln!("[placeholder: {placeholder}]\n")
                     }
                 }
             }
-            println!("---");
+            outln!("---");
         }
     }
 }
@@ -509,20 +511,20 @@ fn print_variables(variables: &[VariableSpec]) {
 }
 
 fn print_diff(diff: &VersionDiff) {
-    println!("{} {} → {}", diff.prompt, diff.from, diff.to);
+    outln!("{} {} → {}", diff.prompt, diff.from, diff.to);
     if diff.template_diff.trim().is_empty() {
-        println!("template: unchanged");
+        outln!("template: unchanged");
     } else {
-        println!("{}", diff.template_diff.trim_end());
+        outln!("{}", diff.template_diff.trim_end());
     }
     for v in &diff.variables.added {
-        println!("variable added: {} ({})", v.name, v.var_type.as_str());
+        outln!("variable added: {} ({})", v.name, v.var_type.as_str());
     }
     for v in &diff.variables.removed {
-        println!("variable removed: {} ({})", v.name, v.var_type.as_str());
+        outln!("variable removed: {} ({})", v.name, v.var_type.as_str());
     }
     for v in &diff.variables.changed {
-        println!(
+        outln!(
             "variable changed: {}: {} → {}",
             v.name,
             serde_json::to_string(&v.from).unwrap_or_default(),
@@ -535,7 +537,7 @@ fn print_diff(diff: &VersionDiff) {
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "(none)".into())
         };
-        println!(
+        outln!(
             "model_config {}: {} → {}",
             change.path,
             show(&change.from),
@@ -543,7 +545,7 @@ fn print_diff(diff: &VersionDiff) {
         );
     }
     for change in &diff.breaking_changes {
-        println!("breaking: {} ({})", change.message, change.code);
+        outln!("breaking: {} ({})", change.message, change.code);
     }
 }
 

@@ -88,7 +88,7 @@ pub async fn run(args: StatsArgs) -> Result<(), Failure> {
     if args.client.json {
         return Ok(print_json(&summary)?);
     }
-    print!("{}", render(&summary, args.prompt.as_deref()));
+    out!("{}", render(&summary, args.prompt.as_deref()));
     Ok(())
 }
 

@@ -38,7 +38,7 @@ pub async fn export(args: ExportArgs) -> Result<(), Failure> {
         )?);
     }
     let count = files.len();
-    println!(
+    outln!(
         "exported {count} prompt{} to {}",
         if count == 1 { "" } else { "s" },
         args.dir.display()
@@ -225,7 +225,7 @@ fn print_report(report: &ImportReport, total: usize) {
         && report.versions_created.is_empty()
         && report.labels_moved.is_empty());
     if !changed {
-        println!(
+        outln!(
             "nothing changed ({total} prompt{} unchanged)",
             if total == 1 { "" } else { "s" }
         );
@@ -233,7 +233,7 @@ fn print_report(report: &ImportReport, total: usize) {
     }
     let section = |title: &str, items: &[String]| {
         if !items.is_empty() {
-            println!("{title} ({}): {}", items.len(), items.join(", "));
+            outln!("{title} ({}): {}", items.len(), items.join(", "));
         }
     };
     section("prompts created", &report.prompts_created);
