@@ -1,0 +1,64 @@
+-- wrk script of the warm-render benchmark (bench/run.sh).
+--
+-- Sends POST /api/v1/render with the benchmark prompt's body (read from the file named by
+-- PS_BODY_FILE, written by bench_seed) and the key in PS_KEY, counts every answer that is
+-- not 200, and prints one machine-readable line at the end. The same script drives the
+-- bare axum baseline, so both pay the same client-side cost per response.
+
+local key = os.getenv("PS_KEY") or ""
+local body_file = os.getenv("PS_BODY_FILE") or ""
+
+local f = io.open(body_file, "r")
+if f == nil then
+  io.stderr:write("render.lua: cannot open PS_BODY_FILE='" .. body_file .. "'\n")
+  os.exit(2)
+end
+local body = f:read("*a")
+f:close()
+
+wrk.method = "POST"
+wrk.path = "/api/v1/render"
+wrk.body = body
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. key
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  responses = 0
+  non200 = 0
+  first_bad = ""
+end
+
+function response(status, headers, body)
+  responses = responses + 1
+  if status ~= 200 then
+    non200 = non200 + 1
+    if first_bad == "" then
+      first_bad = tostring(status) .. " " .. string.sub(body or "", 1, 200)
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local seen, bad, sample = 0, 0, ""
+  for _, t in ipairs(threads) do
+    seen = seen + t:get("responses")
+    bad = bad + t:get("non200")
+    if sample == "" then sample = t:get("first_bad") end
+  end
+  local e = summary.errors
+  local socket_errors = e.connect + e.read + e.write + e.timeout
+  io.write(string.format(
+    "BENCH requests=%d responses=%d duration_us=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d non200=%d socket_errors=%d bytes=%d\n",
+    summary.requests, seen, summary.duration, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    bad, socket_errors, summary.bytes))
+  if bad > 0 then
+    io.write("BENCH_FIRST_BAD " .. sample .. "\n")
+  end
+end

@@ -1,0 +1,74 @@
+//! The baseline of the ingestion benchmark: the same generated events inserted straight
+//! into SQLite by a minimal program — the product's `events` schema (its migration files),
+//! WAL + `synchronous=FULL`, one prepared multi-row `INSERT` and one transaction per batch of
+//! `--batch` events — for `--seconds`, then the rows counted. `bench_ingest_http` runs it
+//! pinned to the server's core, alternating with the server.
+//!
+//! Usage: `bench_ingest_raw --db FILE --seconds S [--batch 1000] [--prompts 100] [--versions 3]`
+//! Prints `RESULT raw_events_per_s <rate> <rows>`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use promptstore_bench::args::Flags;
+use promptstore_bench::eventgen::{EventGen, Spread};
+use promptstore_bench::eventsdb;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::from_env(&["db", "seconds", "batch", "prompts", "versions"])?;
+    let db = PathBuf::from(flags.required("db")?);
+    let seconds: f64 = flags.required_parsed("seconds")?;
+    let batch: usize = flags.parsed_or("batch", 1000)?;
+    if !(seconds > 0.0 && seconds <= 3600.0 && (1..=1000).contains(&batch)) {
+        bail!("--seconds must be in (0, 3600] and --batch in 1..=1000");
+    }
+    if db.exists() {
+        bail!(
+            "{} exists: the baseline starts from an empty file",
+            db.display()
+        );
+    }
+    let generator = EventGen {
+        prompts: flags.parsed_or("prompts", 100)?,
+        versions: flags.parsed_or("versions", 3)?,
+        batch_size: batch,
+        spread: Spread::Live {
+            window: time::Duration::seconds(60),
+        },
+        experiment: None,
+        run_tag: "raw".to_owned(),
+    };
+    let mut conn = eventsdb::open_like_the_product(&db).await?;
+    eventsdb::create_schema(&mut conn).await?;
+    let sql = eventsdb::insert_sql(batch);
+    let project = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+
+    // Only the inserts are timed: generating the events is the load generator's work (on
+    // the HTTP side it runs on the other core), not the database's.
+    let deadline = Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let mut inserting = Duration::ZERO;
+    let mut k = 0u64;
+    let mut inserted = 0u64;
+    while started.elapsed() < deadline {
+        let events = generator.batch(k, time::OffsetDateTime::now_utc());
+        let t = Instant::now();
+        eventsdb::insert_batch(&mut conn, &sql, project, 1 + inserted as i64, &events).await?;
+        inserting += t.elapsed();
+        inserted += events.len() as u64;
+        k += 1;
+    }
+    let elapsed = inserting;
+    drop(conn);
+    let rows = eventsdb::contents(&db).await?.events;
+    if rows != inserted {
+        bail!("the baseline committed {inserted} rows but the file holds {rows}");
+    }
+    println!(
+        "RESULT raw_events_per_s {:.0} {rows}",
+        inserted as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
