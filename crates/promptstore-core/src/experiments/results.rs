@@ -793,8 +793,14 @@ fn keep_running_message(
         return format!("Keep running: {metric} cannot be compared yet: {why}.");
     }
     let progress = match sample.required_per_arm {
-        Some(required) => format!(
+        Some(required) if smallest < required => format!(
             "{smallest} of the {required} events per arm needed to detect a {} relative change",
+            share(sample.mde)
+        ),
+        // Sized already: what keeps it running is the minimum sample or an arm still
+        // undecided while another is worse.
+        Some(required) => format!(
+            "{smallest} events in the smallest arm, past the {required} per arm needed to detect a {} relative change",
             share(sample.mde)
         ),
         None => format!(

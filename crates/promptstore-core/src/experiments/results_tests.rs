@@ -360,3 +360,26 @@ fn properties_over_random_inputs() {
         }
     }
 }
+
+#[test]
+fn keep_running_past_the_sample_size_says_so() {
+    // Sized for the MDE already, but below the experiment's own minimum sample: the
+    // message must not claim fewer events than it has.
+    let mut e = experiment();
+    e.min_sample_per_arm = 1_000_000;
+    let r = analyse_with(
+        &e,
+        vec![rate_rollup(200_000, 20_000), rate_rollup(200_000, 20_050)],
+        &[1000, 1000],
+    );
+    assert_eq!(r.verdict.code, KEEP_RUNNING);
+    let required = r.sample_size.required_per_arm.unwrap();
+    assert!(required < 200_000);
+    assert!(
+        r.verdict.message.contains(&format!(
+            "200000 events in the smallest arm, past the {required} per arm needed"
+        )),
+        "{}",
+        r.verdict.message
+    );
+}
