@@ -16,7 +16,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod store_tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 pub mod timeseries;
 pub mod top;
 pub mod validate;
