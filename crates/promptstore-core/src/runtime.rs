@@ -2,11 +2,15 @@
 //! in memory, without touching the database.
 //!
 //! A [`ProjectSnapshot`] is an immutable view of one project: every prompt with its labels
-//! and its live versions (those a label, `latest` included, points to), plus one sandboxed
+//! and its live versions (those a label, `latest` included, points to), plus a sandboxed
 //! minijinja environment whose loader compiles templates lazily on first use and keeps
-//! them. Writes never mutate a snapshot: [`ProjectSnapshot::with_prompt`] and
-//! [`ProjectSnapshot::without_prompt`] return a new one that shares everything unchanged
-//! (compiled templates included), and the server swaps it in (e.g. with `arc-swap`).
+//! them — up to a bound (module `templates`): a compiled template costs ~12 KiB, so past a
+//! few thousand the store starts a fresh environment and the hot templates compile again.
+//! Templates without any template syntax (a static system message) are never compiled:
+//! they render to themselves. Writes never mutate a snapshot:
+//! [`ProjectSnapshot::with_prompt`] and [`ProjectSnapshot::without_prompt`] return a new one
+//! that shares everything unchanged (compiled templates included), and the server swaps it
+//! in (e.g. with `arc-swap`).
 //!
 //! Engine template names: `name@3` is the text of version 3, `name@3#1` the content of its
 //! chat message 1, and `name@label` a label resolved against the snapshot the environment
@@ -29,17 +33,19 @@
 //! name a label (`x@production`) follow the label itself, never an experiment.
 //!
 //! Hot path cost: one hash lookup for the prompt, one for the label, the variable check, a
-//! context map, and per template one lookup in minijinja's template cache (its internal
-//! mutex) and the render itself. With a running experiment on the label: one more hash
+//! context map, one `arc-swap` load of the template generation, and per template one lookup
+//! in minijinja's template cache (its internal mutex) and the render itself (a plain-text
+//! template: one copy). With a running experiment on the label: one more hash
 //! lookup and one SHA-256 of `"{experiment}:{unit}"`. No lock of ours is taken unless a
 //! non-live version is involved.
 
 pub mod assignment;
+mod templates;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use minijinja::{Environment, ErrorKind};
+use minijinja::ErrorKind;
 use promptstore_types::{
     ChatMessage, ErrorCode, PromptKind, PromptStatus, RenderedMessage, RenderedPrompt,
     ResolvedPrompt, Selector, Template, VariableSpec,
@@ -50,12 +56,13 @@ use crate::error::{Error, Result};
 use crate::experiments::model::ExperimentRecord;
 use crate::model::{PromptRecord, VersionRecord};
 use crate::template::engine::{
-    self, RenderLimits, context, render_named, render_template, sandboxed_environment,
+    self, RenderLimits, context, is_plain_text, render_named, render_plain, render_template,
     template_name,
 };
 use crate::template::format_include_ref;
 use crate::variables::{check_variables, placeholder_messages};
 use assignment::{ArmAssignment, ExperimentTable, RunningExperiment};
+use templates::Templates;
 
 /// How many non-live versions the shared cache keeps before it starts over. Versions are
 /// small; this bounds memory when a client walks through every old version.
@@ -86,30 +93,54 @@ impl RuntimeError {
     }
 }
 
-/// A version as the snapshot holds it: the record and its engine template names.
+/// How one template of a version (the text, or one chat message) is rendered.
+#[derive(Debug)]
+enum Part {
+    /// Through the engine, under this engine name (compiled on first use).
+    Engine(Box<str>),
+    /// Plain text without template syntax: rendered without the engine (it renders to
+    /// itself), so it is never compiled. Keeps the engine name for error messages.
+    Plain(Box<str>),
+    /// A chat placeholder, expanded from its list variable.
+    Placeholder,
+}
+
+impl Part {
+    fn of(prompt: &str, number: u32, message: Option<usize>, source: &str) -> Self {
+        let name = template_name(prompt, number, message).into_boxed_str();
+        if is_plain_text(source) {
+            Part::Plain(name)
+        } else {
+            Part::Engine(name)
+        }
+    }
+}
+
+/// A version as the snapshot holds it: the record and how each of its templates renders.
 #[derive(Debug)]
 pub struct VersionEntry {
     record: VersionRecord,
-    /// Text: one name. Chat: one per entry, `None` for placeholders.
-    names: Vec<Option<String>>,
+    /// Text: one part. Chat: one per entry.
+    parts: Vec<Part>,
 }
 
 impl VersionEntry {
     fn new(record: VersionRecord) -> Self {
-        let names = match &record.template {
-            Template::Text { .. } => vec![Some(template_name(&record.prompt, record.number, None))],
+        let (prompt, number) = (&record.prompt, record.number);
+        let parts = match &record.template {
+            Template::Text { text } => vec![Part::of(prompt, number, None, text)],
             Template::Chat { messages } => messages
                 .iter()
                 .enumerate()
                 .map(|(i, m)| match m {
-                    ChatMessage::Message { .. } => {
-                        Some(template_name(&record.prompt, record.number, Some(i)))
+                    ChatMessage::Message { content, .. } => {
+                        Part::of(prompt, number, Some(i), content)
                     }
-                    ChatMessage::Placeholder { .. } => None,
+                    ChatMessage::Placeholder { .. } => Part::Placeholder,
                 })
                 .collect(),
         };
-        VersionEntry { record, names }
+        VersionEntry { record, parts }
     }
 
     pub fn record(&self) -> &VersionRecord {
@@ -316,7 +347,8 @@ impl Rendered {
 
 struct Inner {
     data: Arc<Data>,
-    env: Environment<'static>,
+    /// Compiled templates, bounded; shared with snapshots that hold the same prompts.
+    templates: Arc<Templates>,
     limits: RenderLimits,
     experiments: Arc<ExperimentTable>,
 }
@@ -359,25 +391,43 @@ impl ProjectSnapshot {
         versions: Vec<VersionRecord>,
         limits: RenderLimits,
     ) -> Self {
-        let mut by_prompt: HashMap<String, Vec<VersionRecord>> = HashMap::new();
-        for v in versions {
-            by_prompt.entry(v.prompt.clone()).or_default().push(v);
+        Self::build_with_capacity(prompts, versions, limits, templates::DEFAULT_CAPACITY)
+    }
+
+    /// [`ProjectSnapshot::build`] keeping at most about `capacity` compiled templates.
+    fn build_with_capacity(
+        mut prompts: Vec<PromptRecord>,
+        mut versions: Vec<VersionRecord>,
+        limits: RenderLimits,
+        capacity: usize,
+    ) -> Self {
+        // A merge of both lists by prompt name: the store returns them in that order
+        // already, so the sorts only check it, and no name is hashed or copied per version.
+        prompts.sort_by(|a, b| a.name.cmp(&b.name));
+        if !versions.is_sorted_by(|a, b| a.prompt <= b.prompt) {
+            versions.sort_by(|a, b| a.prompt.cmp(&b.prompt));
         }
-        let prompts = prompts
-            .into_iter()
-            .map(|p| {
-                let versions = by_prompt.remove(&p.name).unwrap_or_default();
-                (
-                    Arc::<str>::from(p.name.as_str()),
-                    Arc::new(entry_for(p, versions)),
-                )
-            })
-            .collect();
+        let mut versions = versions.into_iter().peekable();
+        let mut map = HashMap::with_capacity(prompts.len());
+        for record in prompts {
+            while versions.next_if(|v| v.prompt < record.name).is_some() {}
+            let mut live = BTreeMap::new();
+            while let Some(v) = versions.next_if(|v| v.prompt == record.name) {
+                if v.prompt_id == record.id {
+                    live.insert(v.number, Arc::new(VersionEntry::new(v)));
+                }
+            }
+            map.insert(
+                Arc::<str>::from(record.name.as_str()),
+                Arc::new(PromptEntry { record, live }),
+            );
+        }
         let data = Arc::new(Data {
-            prompts,
+            prompts: map,
             extra: Arc::default(),
         });
-        Self::assemble(data, sandboxed_environment(&limits), limits, Arc::default())
+        let templates = Arc::new(Templates::new(data.clone(), limits, capacity));
+        Self::assemble(data, templates, limits, Arc::default())
     }
 
     /// A snapshot with no prompts.
@@ -387,16 +437,14 @@ impl ProjectSnapshot {
 
     fn assemble(
         data: Arc<Data>,
-        mut env: Environment<'static>,
+        templates: Arc<Templates>,
         limits: RenderLimits,
         experiments: Arc<ExperimentTable>,
     ) -> Self {
-        let loader_data = data.clone();
-        env.set_loader(move |name| loader_data.load(name));
         ProjectSnapshot {
             inner: Arc::new(Inner {
                 data,
-                env,
+                templates,
                 limits,
                 experiments,
             }),
@@ -411,7 +459,7 @@ impl ProjectSnapshot {
         ProjectSnapshot {
             inner: Arc::new(Inner {
                 data: self.inner.data.clone(),
-                env: self.inner.env.clone(),
+                templates: self.inner.templates.clone(),
                 limits: self.inner.limits,
                 experiments: Arc::new(ExperimentTable::build(running)),
             }),
@@ -443,17 +491,13 @@ impl ProjectSnapshot {
             prompts,
             extra: self.inner.data.extra.clone(),
         });
-        let mut env = self.inner.env.clone();
-        let stale: Vec<String> = env
-            .templates()
-            .map(|(n, _)| n)
-            .filter(|n| belongs_to(n, name))
-            .map(str::to_owned)
-            .collect();
-        for n in stale {
-            env.remove_template(&n);
-        }
-        Self::assemble(data, env, self.inner.limits, self.inner.experiments.clone())
+        let templates = Arc::new(self.inner.templates.derived(data.clone(), name));
+        Self::assemble(
+            data,
+            templates,
+            self.inner.limits,
+            self.inner.experiments.clone(),
+        )
     }
 
     /// A new snapshot where one prompt (its record, labels and live versions) is replaced or
@@ -486,6 +530,12 @@ impl ProjectSnapshot {
 
     pub fn limits(&self) -> &RenderLimits {
         &self.inner.limits
+    }
+
+    /// How many compiled templates the snapshot's current generation holds (bounded: see
+    /// the module docs).
+    pub fn compiled_templates(&self) -> usize {
+        self.inner.templates.compiled()
     }
 
     /// The prompt named `name`, whatever its status.
@@ -678,54 +728,68 @@ impl ProjectSnapshot {
         version: &Arc<VersionEntry>,
         vars: &Map<String, Value>,
     ) -> std::result::Result<RenderOutput, RuntimeError> {
-        let limits = &self.inner.limits;
-        let env = &self.inner.env;
         if !version.record.includes.is_empty() {
             self.check_includes(version)?;
         }
         let checked = check_variables(&version.record.variables, vars)?;
-        let ctx = context(&checked);
+        let templates = &self.inner.templates;
+        let generation = templates.current();
+        let output = self.render_parts(&generation.env, version, &checked);
+        templates.release(generation);
+        output
+    }
+
+    /// Renders each part of `version` with `env` (the generation held for this render).
+    fn render_parts(
+        &self,
+        env: &minijinja::Environment<'static>,
+        version: &VersionEntry,
+        checked: &crate::variables::CheckedVariables<'_>,
+    ) -> std::result::Result<RenderOutput, RuntimeError> {
+        let limits = &self.inner.limits;
+        // The engine's context only when a part goes through the engine.
+        let ctx = version
+            .parts
+            .iter()
+            .any(|p| matches!(p, Part::Engine(_)))
+            .then(|| context(checked));
+        let ctx = ctx.as_ref();
         let mut remaining = limits.max_output_bytes;
+        let mut render = |part: &Part, source: &str| -> Result<String> {
+            match (part, ctx) {
+                (Part::Engine(name), Some(ctx)) => {
+                    render_named(env, name, ctx, &mut remaining, limits)
+                }
+                (Part::Plain(name), _) => render_plain(name, source, &mut remaining, limits),
+                (Part::Engine(_), None) | (Part::Placeholder, _) => Err(Error::rejected(
+                    ErrorCode::Internal,
+                    "a template part does not match its version",
+                )),
+            }
+        };
         match &version.record.template {
-            Template::Text { .. } => {
-                let name = version
-                    .names
-                    .first()
-                    .and_then(|n| n.as_deref())
-                    .unwrap_or_default();
-                Ok(RenderOutput::Text(render_named(
-                    env,
-                    name,
-                    &ctx,
-                    &mut remaining,
-                    limits,
-                )?))
+            Template::Text { text } => {
+                let part = version.parts.first().unwrap_or(&Part::Placeholder);
+                Ok(RenderOutput::Text(render(part, text)?))
             }
             Template::Chat { messages } => {
                 let mut out = Vec::with_capacity(messages.len());
-                for (message, name) in messages.iter().zip(&version.names) {
-                    match (message, name) {
-                        (ChatMessage::Message { role, .. }, Some(name)) => {
-                            let content = render_named(env, name, &ctx, &mut remaining, limits)?;
+                for (message, part) in messages.iter().zip(&version.parts) {
+                    match message {
+                        ChatMessage::Message { role, content } => {
+                            let content = render(part, content)?;
                             out.push(RenderedMessage {
                                 role: role.clone(),
                                 content,
                             });
                         }
-                        (ChatMessage::Placeholder { placeholder }, _) => {
+                        ChatMessage::Placeholder { placeholder } => {
                             expand_placeholder(
                                 placeholder,
                                 &version.record.variables,
                                 checked.get(placeholder),
                                 &mut out,
                             )?;
-                        }
-                        (ChatMessage::Message { .. }, None) => {
-                            return Err(Error::rejected(
-                                ErrorCode::Internal,
-                                "chat message without template name",
-                            )
-                            .into());
                         }
                     }
                 }
@@ -744,8 +808,6 @@ impl ProjectSnapshot {
         includes: &[promptstore_types::IncludeRef],
         vars: &Map<String, Value>,
     ) -> std::result::Result<RenderOutput, RuntimeError> {
-        let limits = &self.inner.limits;
-        let env = &self.inner.env;
         let mut walk = IncludeWalk {
             path: Vec::new(),
             done: Vec::new(),
@@ -754,7 +816,23 @@ impl ProjectSnapshot {
             self.check_include(r, 1, &mut walk)?;
         }
         let checked = check_variables(variables, vars)?;
-        let ctx = context(&checked);
+        let templates = &self.inner.templates;
+        let generation = templates.current();
+        let output = self.render_draft_with(&generation.env, template, variables, &checked);
+        templates.release(generation);
+        output
+    }
+
+    /// Compiles and renders a draft with `env` (the generation held for this render).
+    fn render_draft_with(
+        &self,
+        env: &minijinja::Environment<'static>,
+        template: &Template,
+        variables: &[VariableSpec],
+        checked: &crate::variables::CheckedVariables<'_>,
+    ) -> std::result::Result<RenderOutput, RuntimeError> {
+        let limits = &self.inner.limits;
+        let ctx = context(checked);
         let mut remaining = limits.max_output_bytes;
         match template {
             Template::Text { text } => {
@@ -1923,5 +2001,173 @@ mod tests {
         let after = s.with_experiments(&[stopped]);
         assert!(after.running_experiment("e1").is_none());
         assert_eq!(assigned(&after, Some("u")), (2, None));
+    }
+
+    /// `n` text prompts `t0..tn`, each with `latest` on a template that uses the engine.
+    fn many(n: usize, capacity: usize) -> ProjectSnapshot {
+        let prompts = (0..n)
+            .map(|i| {
+                prompt_record(
+                    &format!("t{i}"),
+                    &format!("t{i}"),
+                    PromptKind::Text,
+                    PromptStatus::Active,
+                    &[("latest", 1)],
+                )
+            })
+            .collect();
+        let versions = (0..n)
+            .map(|i| {
+                let name = format!("t{i}");
+                let body = format!("{i}:{{{{ x }}}}");
+                version_record(
+                    &name,
+                    &name,
+                    1,
+                    text(&body),
+                    vec![spec("x", VarType::String)],
+                )
+            })
+            .collect();
+        ProjectSnapshot::build_with_capacity(prompts, versions, RenderLimits::default(), capacity)
+    }
+
+    #[test]
+    fn compiled_templates_are_bounded_and_renders_stay_correct() {
+        let s = many(40, 8);
+        for round in 0..3 {
+            for i in 0..40 {
+                check(
+                    render_text(
+                        &s,
+                        &format!("t{i}"),
+                        &label("latest"),
+                        json!({"x": round.to_string()}),
+                    ),
+                    Ok(&format!("{i}:{round}")),
+                );
+                // One render compiles at most one template past the bound, then a fresh
+                // generation starts.
+                assert!(s.compiled_templates() <= 8, "{}", s.compiled_templates());
+            }
+        }
+        // Derived snapshots keep the bound and see a moved label at once.
+        let next = s.with_prompt(
+            prompt_record(
+                "t3",
+                "t3",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 2)],
+            ),
+            vec![version_record(
+                "t3",
+                "t3",
+                2,
+                text("new {{ x }}"),
+                vec![spec("x", VarType::String)],
+            )],
+        );
+        check(
+            render_text(&next, "t3", &label("latest"), json!({"x": "a"})),
+            Ok("new a"),
+        );
+        check(
+            render_text(&s, "t3", &label("latest"), json!({"x": "a"})),
+            Ok("3:a"),
+        );
+        for i in 0..40 {
+            render_text(&next, &format!("t{i}"), &label("latest"), json!({"x": "1"})).unwrap();
+            assert!(next.compiled_templates() <= 8);
+        }
+    }
+
+    #[test]
+    fn templates_without_syntax_are_not_compiled() {
+        let s = project();
+        // `header` v2 is plain text; `greet` uses the engine.
+        check(
+            render_text(&s, "header", &label("production"), json!({})),
+            Ok("H2"),
+        );
+        assert_eq!(s.compiled_templates(), 0);
+        check(
+            render_text(&s, "greet", &label("production"), json!({"name": "A"})),
+            Ok("Hello A!"),
+        );
+        assert_eq!(s.compiled_templates(), 1);
+        // A plain chat message next to a templated one: only the latter is compiled.
+        let prompts = vec![prompt_record(
+            "c",
+            "c",
+            PromptKind::Chat,
+            PromptStatus::Active,
+            &[("latest", 1)],
+        )];
+        let message = |role: &str, content: &str| ChatMessage::Message {
+            role: role.into(),
+            content: content.into(),
+        };
+        let versions = vec![version_record(
+            "c",
+            "c",
+            1,
+            Template::Chat {
+                messages: vec![
+                    message("system", "You are terse.\n"),
+                    message("user", "{{ q }}"),
+                ],
+            },
+            vec![spec("q", VarType::String)],
+        )];
+        let limits = RenderLimits {
+            max_output_bytes: 20,
+            ..RenderLimits::default()
+        };
+        let c = ProjectSnapshot::build(prompts, versions, limits);
+        match c.render("c", &label("latest"), &vars(json!({"q": "why?"}))) {
+            Ok(r) => assert_eq!(
+                r.output,
+                RenderOutput::Messages(vec![
+                    RenderedMessage {
+                        role: "system".into(),
+                        content: "You are terse.".into()
+                    },
+                    RenderedMessage {
+                        role: "user".into(),
+                        content: "why?".into()
+                    },
+                ])
+            ),
+            Err(e) => panic!("{e}"),
+        }
+        assert_eq!(c.compiled_templates(), 1);
+        // Plain text counts against the output budget like rendered text.
+        match c.render("c", &label("latest"), &vars(json!({"q": "x".repeat(7)}))) {
+            Err(RuntimeError::Failed(e)) => {
+                assert_eq!(e.code(), ErrorCode::RenderLimit, "{e}");
+                assert!(e.to_string().contains("more than 20 bytes"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let tight = RenderLimits {
+            max_output_bytes: 5,
+            ..RenderLimits::default()
+        };
+        let plain = ProjectSnapshot::build(
+            vec![prompt_record(
+                "p",
+                "p",
+                PromptKind::Text,
+                PromptStatus::Active,
+                &[("latest", 1)],
+            )],
+            vec![version_record("p", "p", 1, text("123456"), vec![])],
+            tight,
+        );
+        check(
+            render_text(&plain, "p", &label("latest"), json!({})),
+            Err((ErrorCode::RenderLimit, "more than 5 bytes")),
+        );
     }
 }

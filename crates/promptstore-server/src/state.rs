@@ -8,6 +8,13 @@
 //! after taking the lock, so an older load can never overwrite a newer one. Every refresh
 //! also reloads the project's running experiments (and loads their arms' versions), so a
 //! started, changed or ended experiment — or a deleted prompt's — is served at once.
+//!
+//! Start: a project of up to [`EAGER_PROMPTS`] prompts is loaded whole before the server
+//! answers. A larger one answers as soon as its prompts, labels and running experiments
+//! are known, and *warms up* in the background: its live versions (most of the bytes: 20,000
+//! of them take several hundred milliseconds to read) are loaded by a full rebuild under
+//! the refresh lock. Until then a version is read from the store on first use, the path a
+//! non-live version always takes; [`ProjectRuntime::warmed`] waits for the end of it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -29,21 +36,46 @@ use crate::error::ApiError;
 use crate::experiments::exposures::ExposureSink;
 use crate::metrics::ServerMetrics;
 
+/// Projects with up to this many prompts are loaded whole before the server answers (that
+/// takes a few tens of milliseconds); larger ones warm up in the background (module docs).
+const EAGER_PROMPTS: usize = 1_000;
+
+/// How many times a failed warm-up is tried again, and how long it waits before each retry.
+const WARM_UP_RETRIES: u32 = 3;
+const WARM_UP_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One project's runtime: what resolve/render serve, and who listens for changes.
 pub struct ProjectRuntime {
     snapshot: ArcSwap<ProjectSnapshot>,
     refresh: Mutex<()>,
     changes: broadcast::Sender<ChangeEvent>,
+    /// True once the snapshot holds every live version (see the module docs on warm-up).
+    warm: watch::Sender<bool>,
 }
 
 impl ProjectRuntime {
-    fn new(snapshot: ProjectSnapshot, buffer: usize) -> Self {
+    fn new(snapshot: ProjectSnapshot, buffer: usize, warm: bool) -> Self {
         let (changes, _) = broadcast::channel(buffer.max(1));
         ProjectRuntime {
             snapshot: ArcSwap::from_pointee(snapshot),
             refresh: Mutex::new(()),
             changes,
+            warm: watch::Sender::new(warm),
         }
+    }
+
+    /// Whether the snapshot holds every live version, so no resolve of a live version
+    /// waits on the store (false only while a large project warms up after start).
+    pub fn is_warm(&self) -> bool {
+        *self.warm.borrow()
+    }
+
+    /// Resolves once the project is warm (at once if it is). For requests that would
+    /// otherwise load many versions one by one, such as a bulk resolve during warm-up.
+    pub async fn warmed(&self) {
+        let mut rx = self.warm.subscribe();
+        // The sender lives as long as `self`: the wait ends with warmth, not an error.
+        let _ = rx.wait_for(|warm| *warm).await;
     }
 
     /// The current snapshot (lock-free).
@@ -216,10 +248,27 @@ impl AppState {
 
     async fn build_snapshot(&self, project: &ProjectId) -> Result<ProjectSnapshot, StoreError> {
         let store = self.store();
-        let prompts = store.all_prompts(project).await?;
-        let versions = store.live_versions(project, None).await?;
+        let started = std::time::Instant::now();
+        // Two reads on two reader connections, each with its own SQLite thread: the prompts
+        // load while the versions do (they were never one transaction: a write in between
+        // is refreshed by the writer's own `after_write`).
+        let (prompts, versions) = tokio::try_join!(
+            store.all_prompts(project),
+            store.live_versions(project, None)
+        )?;
+        let read = started.elapsed();
+        let counts = (prompts.len(), versions.len());
         let snapshot = ProjectSnapshot::build(prompts, versions, self.0.config.render_limits);
-        self.with_running_experiments(project, &snapshot).await
+        let snapshot = self.with_running_experiments(project, &snapshot).await?;
+        tracing::info!(
+            project = %project,
+            prompts = counts.0,
+            live_versions = counts.1,
+            read_ms = read.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "runtime snapshot built (every live version)"
+        );
+        Ok(snapshot)
     }
 
     /// `snapshot` with the project's running experiments as the store has them now, the
@@ -255,7 +304,8 @@ impl AppState {
         Ok(snapshot)
     }
 
-    /// Load (or reload) a project's snapshot and register it.
+    /// Load a project's snapshot and register it: whole for a small project; for a large
+    /// one its prompts now and its live versions by a background warm-up (module docs).
     pub async fn project_added(
         &self,
         project: &ProjectId,
@@ -264,12 +314,73 @@ impl AppState {
         if let Some(rt) = self.0.projects.load().get(project) {
             return Ok(rt.clone());
         }
-        let snapshot = self.build_snapshot(project).await?;
-        let rt = Arc::new(ProjectRuntime::new(snapshot, self.0.config.change_buffer));
+        let (snapshot, warm) = self.first_snapshot(project).await?;
+        let rt = Arc::new(ProjectRuntime::new(
+            snapshot,
+            self.0.config.change_buffer,
+            warm,
+        ));
         let mut map = HashMap::clone(&self.0.projects.load());
         map.insert(project.clone(), rt.clone());
         self.0.projects.store(Arc::new(map));
+        if !warm {
+            let (state, project, rt) = (self.clone(), project.clone(), rt.clone());
+            tokio::spawn(async move { state.warm_up(&project, &rt).await });
+        }
         Ok(rt)
+    }
+
+    /// The snapshot a project starts with, and whether it is warm: every live version for
+    /// a project of up to [`EAGER_PROMPTS`] prompts, none for a larger one.
+    async fn first_snapshot(
+        &self,
+        project: &ProjectId,
+    ) -> Result<(ProjectSnapshot, bool), StoreError> {
+        let store = self.store();
+        let started = std::time::Instant::now();
+        let prompts = store.all_prompts(project).await?;
+        let warm = prompts.len() <= EAGER_PROMPTS;
+        let versions = if warm {
+            store.live_versions(project, None).await?
+        } else {
+            Vec::new()
+        };
+        let counts = (prompts.len(), versions.len());
+        let snapshot = ProjectSnapshot::build(prompts, versions, self.0.config.render_limits);
+        let snapshot = self.with_running_experiments(project, &snapshot).await?;
+        tracing::info!(
+            project = %project,
+            prompts = counts.0,
+            live_versions = counts.1,
+            warm,
+            total_ms = started.elapsed().as_millis() as u64,
+            "runtime snapshot loaded"
+        );
+        Ok((snapshot, warm))
+    }
+
+    /// Load every live version of a project that started cold: a full rebuild under the
+    /// refresh lock (so it cannot overwrite a newer refresh, and writes wait for it), tried
+    /// again a few times if the store fails. Until it succeeds the project is served with
+    /// versions read on first use.
+    async fn warm_up(&self, project: &ProjectId, rt: &ProjectRuntime) {
+        for attempt in 0..=WARM_UP_RETRIES {
+            if attempt > 0 {
+                tokio::time::sleep(WARM_UP_RETRY_DELAY).await;
+            }
+            let _guard = rt.refresh.lock().await;
+            match self.build_snapshot(project).await {
+                Ok(snapshot) => {
+                    rt.snapshot.store(Arc::new(snapshot));
+                    rt.warm.send_replace(true);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(project = %project, error = %e, attempt, "runtime warm-up failed")
+                }
+            }
+        }
+        tracing::error!(project = %project, "runtime warm-up gave up; versions are read from the store on first use");
     }
 
     /// The runtime of a project, loading it if this instance has not seen it yet.
@@ -374,7 +485,10 @@ impl AppState {
         };
         if !refreshed {
             match self.build_snapshot(project).await {
-                Ok(s) => rt.snapshot.store(Arc::new(s)),
+                Ok(s) => {
+                    rt.snapshot.store(Arc::new(s));
+                    rt.warm.send_replace(true);
+                }
                 Err(e) => {
                     tracing::error!(project = %project, error = %e, "snapshot rebuild failed; serving the previous one")
                 }
@@ -419,5 +533,154 @@ impl AppState {
         async move {
             let _ = rx.wait_for(|stopping| *stopping).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promptstore_core::model::{Actor, NewVersion};
+    use promptstore_core::store::WriteOp;
+    use promptstore_store_sqlite::SqliteStore;
+    use promptstore_types::{PromptKind, PromptStatus, Selector, Template};
+
+    fn create(index: usize) -> WriteOp {
+        let template = Template::Text {
+            text: format!("prompt {index} for {{{{ who }}}}"),
+        };
+        let variables = vec![promptstore_types::VariableSpec::new(
+            "who",
+            promptstore_types::VarType::String,
+        )];
+        let model_config = serde_json::json!({});
+        WriteOp::CreatePrompt {
+            name: format!("p{index:05}"),
+            kind: PromptKind::Text,
+            description: String::new(),
+            tags: Vec::new(),
+            status: PromptStatus::Active,
+            first_version: NewVersion {
+                content_hash: promptstore_core::hash::content_hash(
+                    &template,
+                    &variables,
+                    &model_config,
+                ),
+                template,
+                variables,
+                model_config,
+                commit_message: String::new(),
+                parent: None,
+                includes: Vec::new(),
+                breaking_changes: Vec::new(),
+            },
+        }
+    }
+
+    /// A state over a fresh store whose default project has `prompts` text prompts.
+    async fn state_with(prompts: usize) -> (AppState, ProjectId, tempfile::TempDir) {
+        let (state, project, dir, _key) = state_and_key_with(prompts).await;
+        (state, project, dir)
+    }
+
+    /// The same, with the default project's admin key.
+    async fn state_and_key_with(
+        prompts: usize,
+    ) -> (AppState, ProjectId, tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Arc::new(
+            SqliteStore::open(&dir.path().join("test.db"))
+                .await
+                .unwrap(),
+        );
+        let store: Arc<dyn Store> = sqlite.clone();
+        let key = crate::bootstrap(store.as_ref())
+            .await
+            .unwrap()
+            .unwrap()
+            .admin_secret;
+        let project = store.list_projects().await.unwrap().remove(0).id;
+        let ops: Vec<WriteOp> = (0..prompts).map(create).collect();
+        store
+            .apply(&Actor::system(project.clone()), ops)
+            .await
+            .unwrap();
+        let mut config = ServerConfig::default();
+        config.analytics.alert_interval = None;
+        config.analytics.retention_interval = None;
+        let state = AppState::load(store, sqlite, config).await.unwrap();
+        (state, project, dir, key)
+    }
+
+    fn render(
+        rt: &ProjectRuntime,
+        name: &str,
+    ) -> Result<String, promptstore_core::runtime::RuntimeError> {
+        let vars = serde_json::json!({"who": "you"});
+        let vars = vars.as_object().cloned().unwrap_or_default();
+        rt.snapshot()
+            .render(name, &Selector::Label(LATEST_LABEL.into()), &vars)
+            .map(|r| match r.output {
+                promptstore_core::runtime::RenderOutput::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+    }
+
+    #[tokio::test]
+    async fn a_small_project_is_warm_at_start() {
+        let (state, project, _dir) = state_with(3).await;
+        let rt = state.runtime_now(&project).unwrap();
+        assert!(rt.is_warm());
+        assert_eq!(render(&rt, "p00002").unwrap(), "prompt 2 for you");
+    }
+
+    #[tokio::test]
+    async fn a_large_project_answers_at_once_and_warms_up() {
+        let (state, project, _dir) = state_with(EAGER_PROMPTS + 1).await;
+        let rt = state.runtime_now(&project).unwrap();
+        // Every prompt is known from the start; a version not loaded yet is asked for.
+        assert_eq!(rt.snapshot().len(), EAGER_PROMPTS + 1);
+        match render(&rt, "p00007") {
+            Ok(text) => assert_eq!(text, "prompt 7 for you"),
+            Err(promptstore_core::runtime::RuntimeError::NeedVersion(need)) => {
+                assert_eq!((need.prompt.as_str(), need.number), ("p00007", 1));
+                assert!(!rt.is_warm());
+            }
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(60), rt.warmed())
+            .await
+            .expect("the warm-up finishes");
+        assert!(rt.is_warm());
+        for name in ["p00000", "p00007", "p01000"] {
+            let index: usize = name[1..].parse().unwrap();
+            assert_eq!(
+                render(&rt, name).unwrap(),
+                format!("prompt {index} for you")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bulk_resolve_during_the_warm_up_answers_every_prompt() {
+        use tower::ServiceExt;
+
+        let (state, _project, _dir, key) = state_and_key_with(EAGER_PROMPTS + 1).await;
+        // Right after start: the warm-up may still be running. The bulk answer needs every
+        // live version; it must wait for them rather than run out of load attempts.
+        let response = crate::router(state)
+            .oneshot(
+                axum::http::Request::get("/api/v1/resolve/bulk?label=latest")
+                    .header("authorization", format!("Bearer {key}"))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 64 << 20)
+            .await
+            .unwrap();
+        let bulk: promptstore_types::BulkResolved = serde_json::from_slice(&body).unwrap();
+        assert_eq!(bulk.prompts.len(), EAGER_PROMPTS + 1);
     }
 }

@@ -1,18 +1,20 @@
 //! Registry reads: prompts (filtered, searched, paginated), versions, labels, the label
 //! history and its point-in-time view, and what the runtime serves.
 
+use futures_util::TryStreamExt;
 use promptstore_core::model::{
     IncludeEdge, LabelMoveRecord, LabelRecord, ProjectId, PromptRecord, VersionRecord,
 };
 use promptstore_core::store::{Page, PageRequest, PromptFilter, StoreError};
-use sqlx::{AssertSqlSafe, SqliteConnection};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, FromRow, SqliteConnection};
 
 use crate::codec::{Cursor, decode_cursor, into_page, page_limit, to_ms, to_u32};
 use crate::error::backend;
 use crate::lookup::{find_prompt, require_prompt_pk, version};
 use crate::rows::{
-    LABEL_COLUMNS, LabelRow, MOVE_COLUMNS, MoveRow, PROMPT_COLUMNS, PromptRow, VERSION_COLUMNS,
-    VersionRow,
+    LABEL_COLUMNS, LabelRow, MOVE_COLUMNS, MoveRow, PROMPT_BULK_COLUMNS, PROMPT_COLUMNS,
+    PromptBulkRow, PromptRow, VERSION_COLUMNS, VersionRow, VersionRowRef,
 };
 use crate::search::match_expression;
 
@@ -126,14 +128,29 @@ pub(crate) async fn all_prompts(
     conn: &mut SqliteConnection,
     project: &ProjectId,
 ) -> Result<Vec<PromptRecord>, StoreError> {
-    let sql =
-        format!("SELECT {PROMPT_COLUMNS} FROM prompts p WHERE p.project_id = ? ORDER BY p.name");
-    let rows: Vec<PromptRow> = sqlx::query_as(AssertSqlSafe(sql))
+    let sql = format!(
+        "SELECT {PROMPT_BULK_COLUMNS} FROM prompts p WHERE p.project_id = ? ORDER BY p.name"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(&project.0)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
-    rows.into_iter().map(PromptRow::into_record).collect()
+        .fetch(&mut *conn);
+    decode_each(rows, |row| {
+        PromptBulkRow::from_row(row).map_err(backend)?.into_record()
+    })
+    .await
+}
+
+/// Decodes rows as they arrive (bulk reads: thousands of rows), each in place: no row is
+/// copied into owned columns first, and the raw rows are never all held at once.
+async fn decode_each<T>(
+    mut rows: impl futures_util::Stream<Item = Result<SqliteRow, sqlx::Error>> + Unpin,
+    decode: impl Fn(&SqliteRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await.map_err(backend)? {
+        out.push(decode(&row)?);
+    }
+    Ok(out)
 }
 
 pub(crate) async fn get_version(
@@ -194,24 +211,33 @@ pub(crate) async fn all_versions(
     rows.into_iter().map(VersionRow::into_record).collect()
 }
 
+/// The versions some label points to, by prompt name and number. Driven from each prompt's
+/// labels (a handful of rows) to the versions they name, so the other versions — most of
+/// the table — are never visited; one prompt is found by its (project, name) index.
 pub(crate) async fn live_versions(
     conn: &mut SqliteConnection,
     project: &ProjectId,
     prompt: Option<&str>,
 ) -> Result<Vec<VersionRecord>, StoreError> {
+    let which = if prompt.is_some() {
+        "AND p.name = ?2"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT {VERSION_COLUMNS} FROM versions v JOIN prompts p ON p.pk = v.prompt_pk \
-         WHERE p.project_id = ?1 AND (?2 IS NULL OR p.name = ?2) \
-         AND EXISTS (SELECT 1 FROM labels l WHERE l.prompt_pk = v.prompt_pk AND l.version = v.number) \
+        "SELECT {VERSION_COLUMNS} FROM prompts p JOIN versions v ON v.prompt_pk = p.pk \
+         WHERE p.project_id = ?1 {which} \
+         AND v.number IN (SELECT l.version FROM labels l WHERE l.prompt_pk = p.pk) \
          ORDER BY p.name, v.number"
     );
-    let rows: Vec<VersionRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(&project.0)
-        .bind(prompt)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
-    rows.into_iter().map(VersionRow::into_record).collect()
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(&project.0);
+    if let Some(name) = prompt {
+        query = query.bind(name);
+    }
+    decode_each(query.fetch(&mut *conn), |row| {
+        VersionRowRef::from_row(row).map_err(backend)?.into_record()
+    })
+    .await
 }
 
 pub(crate) async fn list_labels(

@@ -90,20 +90,108 @@ pub(crate) struct PromptRow {
 
 impl PromptRow {
     pub(crate) fn into_record(self) -> Result<PromptRecord, StoreError> {
-        let labels: BTreeMap<String, u32> = match self.labels.as_deref() {
+        PromptFields {
+            id: self.id,
+            project_id: self.project_id,
+            name: self.name,
+            kind: &self.kind,
+            description: self.description,
+            tags: &self.tags,
+            status: &self.status,
+            revision: self.revision,
+            latest_version: self.latest_version,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            labels: self.labels.as_deref(),
+        }
+        .into_record()
+    }
+}
+
+/// Prompt columns for reading a whole project (prompts aliased `p`). The short text columns
+/// travel packed in one JSON array, so that a row is three text values instead of ten: sqlx
+/// copies every value of every row in its worker thread and hands it over, and for
+/// thousands of prompts that per-value cost, not SQLite, was most of the read.
+pub(crate) const PROMPT_BULK_COLUMNS: &str = "json_array(p.id, p.project_id, p.name, p.kind, \
+     p.description, p.status, p.created_by) AS texts, p.tags, p.revision, p.latest_version, \
+     p.created_at, p.updated_at, \
+     (SELECT json_group_object(l.name, l.version) FROM labels l WHERE l.prompt_pk = p.pk) AS labels";
+
+/// A row of [`PROMPT_BULK_COLUMNS`], read in place (the text borrowed from the row).
+#[derive(sqlx::FromRow)]
+pub(crate) struct PromptBulkRow<'r> {
+    texts: &'r str,
+    tags: &'r str,
+    revision: i64,
+    latest_version: i64,
+    created_at: i64,
+    updated_at: i64,
+    labels: Option<&'r str>,
+}
+
+impl PromptBulkRow<'_> {
+    pub(crate) fn into_record(self) -> Result<PromptRecord, StoreError> {
+        let (id, project_id, name, kind, description, status, created_by): (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = from_json_text("prompt columns", self.texts)?;
+        PromptFields {
+            id,
+            project_id,
+            name,
+            kind: &kind,
+            description,
+            tags: self.tags,
+            status: &status,
+            revision: self.revision,
+            latest_version: self.latest_version,
+            created_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            labels: self.labels,
+        }
+        .into_record()
+    }
+}
+
+/// A prompt's columns, whichever way they were read; owned where the record keeps them.
+struct PromptFields<'a> {
+    id: String,
+    project_id: String,
+    name: String,
+    kind: &'a str,
+    description: String,
+    tags: &'a str,
+    status: &'a str,
+    revision: i64,
+    latest_version: i64,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+    labels: Option<&'a str>,
+}
+
+impl PromptFields<'_> {
+    fn into_record(self) -> Result<PromptRecord, StoreError> {
+        let labels: BTreeMap<String, u32> = match self.labels {
             Some(text) => from_json_text("labels", text)?,
             None => BTreeMap::new(),
         };
         Ok(PromptRecord {
-            kind: PromptKind::parse(&self.kind)
-                .ok_or_else(|| corrupt("prompt kind", &self.kind))?,
-            status: PromptStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("prompt status", &self.status))?,
+            kind: PromptKind::parse(self.kind).ok_or_else(|| corrupt("prompt kind", self.kind))?,
+            status: PromptStatus::parse(self.status)
+                .ok_or_else(|| corrupt("prompt status", self.status))?,
             id: self.id,
             project: ProjectId(self.project_id),
             name: self.name,
             description: self.description,
-            tags: from_json_text("tags", &self.tags)?,
+            tags: json_list("tags", self.tags)?,
             revision: to_u64("revision", self.revision)?,
             latest_version: to_u32("latest version", self.latest_version)?,
             labels,
@@ -112,6 +200,14 @@ impl PromptRow {
             updated_at: from_ms(self.updated_at)?,
         })
     }
+}
+
+/// A JSON list column: `[]`, what most rows hold, without running the parser.
+fn json_list<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>, StoreError> {
+    if text == "[]" {
+        return Ok(Vec::new());
+    }
+    from_json_text(what, text)
 }
 
 /// Version columns joined with their prompt; versions aliased `v`, prompts `p`.
@@ -139,23 +235,66 @@ pub(crate) struct VersionRow {
 
 impl VersionRow {
     pub(crate) fn into_record(self) -> Result<VersionRecord, StoreError> {
+        VersionRowRef {
+            prompt_id: &self.prompt_id,
+            prompt_name: &self.prompt_name,
+            number: self.number,
+            template: &self.template,
+            variables: &self.variables,
+            model_config: &self.model_config,
+            commit_message: &self.commit_message,
+            author: &self.author,
+            parent_prompt: self.parent_prompt.as_deref(),
+            parent_number: self.parent_number,
+            content_hash: &self.content_hash,
+            includes: &self.includes,
+            breaking_changes: &self.breaking_changes,
+            created_at: self.created_at,
+        }
+        .into_record()
+    }
+}
+
+/// A version row read in place (the text borrowed from SQLite's row): the JSON columns are
+/// parsed where SQLite holds them instead of being copied into a `String` first. This is
+/// what loading every live version at start costs most.
+#[derive(sqlx::FromRow)]
+pub(crate) struct VersionRowRef<'r> {
+    prompt_id: &'r str,
+    prompt_name: &'r str,
+    number: i64,
+    template: &'r str,
+    variables: &'r str,
+    model_config: &'r str,
+    commit_message: &'r str,
+    author: &'r str,
+    parent_prompt: Option<&'r str>,
+    parent_number: Option<i64>,
+    content_hash: &'r str,
+    includes: &'r str,
+    breaking_changes: &'r str,
+    created_at: i64,
+}
+
+impl VersionRowRef<'_> {
+    pub(crate) fn into_record(self) -> Result<VersionRecord, StoreError> {
         let parent = match (self.parent_prompt, self.parent_number) {
-            (Some(prompt), Some(n)) => Some((prompt, to_u32("parent version", n)?)),
+            (Some(prompt), Some(n)) => Some((prompt.to_owned(), to_u32("parent version", n)?)),
             _ => None,
         };
         Ok(VersionRecord {
-            prompt_id: self.prompt_id,
-            prompt: self.prompt_name,
+            prompt_id: self.prompt_id.to_owned(),
+            prompt: self.prompt_name.to_owned(),
             number: to_u32("version number", self.number)?,
-            template: from_json_text("template", &self.template)?,
-            variables: from_json_text("variables", &self.variables)?,
-            model_config: from_json_text("model config", &self.model_config)?,
-            commit_message: self.commit_message,
-            author: self.author,
+            template: from_json_text("template", self.template)?,
+            variables: json_list("variables", self.variables)?,
+            model_config: from_json_text("model config", self.model_config)?,
+            commit_message: self.commit_message.to_owned(),
+            author: self.author.to_owned(),
             parent,
-            content_hash: self.content_hash,
-            includes: from_json_text("includes", &self.includes)?,
-            breaking_changes: from_json_text("breaking changes", &self.breaking_changes)?,
+            content_hash: self.content_hash.to_owned(),
+            includes: json_list("includes", self.includes)?,
+            breaking_changes: json_list("breaking changes", self.breaking_changes)?,
             created_at: from_ms(self.created_at)?,
         })
     }

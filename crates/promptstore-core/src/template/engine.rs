@@ -137,6 +137,54 @@ impl io::Write for LimitedWriter<'_> {
     }
 }
 
+/// Whether `source` is plain text to the engine: no `{{`, `{%` or `{#` start marker (the
+/// sandbox uses the default syntax, without line statements or custom delimiters). Such a
+/// template renders to itself, so the runtime serves it without compiling it: a compiled
+/// template costs the engine about 12 KiB however short it is (it reserves room for 256
+/// instructions and 128 line and span records), most of it for nothing in a static system
+/// message.
+pub(crate) fn is_plain_text(source: &str) -> bool {
+    let bytes = source.as_bytes();
+    !bytes
+        .windows(2)
+        .any(|w| w[0] == b'{' && matches!(w[1], b'{' | b'%' | b'#'))
+}
+
+/// What the engine outputs for a plain-text template: the source without one trailing
+/// `\n` and then one trailing `\r`, exactly as its lexer trims a template when
+/// `keep_trailing_newline` is off (the default the sandbox keeps).
+pub(crate) fn plain_text_output(source: &str) -> &str {
+    let source = source.strip_suffix('\n').unwrap_or(source);
+    source.strip_suffix('\r').unwrap_or(source)
+}
+
+/// Renders a plain-text template (see [`is_plain_text`]) named `name`, charging its output
+/// to `remaining` like [`render_named`] does.
+pub(crate) fn render_plain(
+    name: &str,
+    source: &str,
+    remaining: &mut usize,
+    limits: &RenderLimits,
+) -> Result<String> {
+    let out = plain_text_output(source);
+    if out.len() > *remaining {
+        return Err(output_limit_error(name, limits));
+    }
+    *remaining -= out.len();
+    Ok(out.to_owned())
+}
+
+fn output_limit_error(top: &str, limits: &RenderLimits) -> Error {
+    Error::rejected(
+        ErrorCode::RenderLimit,
+        format!(
+            "rendering '{top}' produced more than {} bytes of output",
+            limits.max_output_bytes
+        ),
+    )
+    .with_details(json!({ "limit": "output_bytes", "max": limits.max_output_bytes }))
+}
+
 /// Renders the template `name` of `env` with `ctx`, charging its output to `remaining`.
 pub(crate) fn render_named(
     env: &Environment<'static>,
@@ -219,14 +267,7 @@ pub(crate) fn render_error(
     limits: &RenderLimits,
 ) -> Error {
     if output_overflowed {
-        return Error::rejected(
-            ErrorCode::RenderLimit,
-            format!(
-                "rendering '{top}' produced more than {} bytes of output",
-                limits.max_output_bytes
-            ),
-        )
-        .with_details(json!({ "limit": "output_bytes", "max": limits.max_output_bytes }));
+        return output_limit_error(top, limits);
     }
     if chain_has(err, ErrorKind::OutOfFuel) {
         return Error::rejected(
@@ -463,6 +504,43 @@ mod tests {
                 .code(),
             ErrorCode::RenderLimit
         );
+    }
+
+    #[test]
+    fn plain_text_renders_exactly_as_the_engine_does() {
+        let plain = [
+            "",
+            "a",
+            "\n",
+            "\r",
+            "\r\n",
+            "\n\n",
+            "\n\r",
+            "text\n",
+            "text\r\n",
+            "text\n\n",
+            "  spaced  \n ",
+            "braces { } {x} }} %} #} {-",
+            "ünïcødé ✓ 你好\n",
+            "ends with a brace {",
+            "json {\"a\": 1}",
+        ];
+        for src in plain {
+            assert!(is_plain_text(src), "{src:?}");
+            let env = sandboxed_environment(&RenderLimits::default());
+            let engine = env
+                .template_from_str(src)
+                .and_then(|t| t.render(()))
+                .unwrap();
+            assert_eq!(plain_text_output(src), engine, "{src:?}");
+            let mut remaining = 100;
+            let out = render_plain("t@1", src, &mut remaining, &RenderLimits::default()).unwrap();
+            assert_eq!(out, engine);
+            assert_eq!(remaining, 100 - engine.len());
+        }
+        for src in ["{{ x }}", "a {% if %}", "{# c #}", "{{-", "x{%-", "{#"] {
+            assert!(!is_plain_text(src), "{src:?}");
+        }
     }
 
     #[test]

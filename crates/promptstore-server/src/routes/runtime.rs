@@ -26,6 +26,9 @@ use crate::state::AppState;
 /// retry only happens when a concurrent write replaced the prompt in between).
 const MAX_LOAD_RETRIES: usize = 4;
 
+/// The longest a runtime request waits for its project's warm-up (see `on_snapshot`).
+const WARM_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn selector(label: Option<String>, version: Option<u32>) -> Result<Selector, ApiError> {
     match (label, version) {
         (Some(_), Some(_)) => Err(ApiError::new(
@@ -69,6 +72,16 @@ async fn on_snapshot<T>(
         };
         if attempt == 0 {
             state.metrics().snapshot_read(kind, false);
+        }
+        // While a large project warms up after start, a request that needs several versions
+        // (a bulk resolve, a render through includes) waits for the warm-up instead of
+        // loading them one by one and running out of attempts. The wait is bounded so that a
+        // warm-up that keeps failing cannot hang requests: they fall back to loading.
+        if attempt >= 1 && !runtime.is_warm() {
+            let warmed = tokio::time::timeout(WARM_UP_WAIT, runtime.warmed()).await;
+            if warmed.is_ok() {
+                continue;
+            }
         }
         let version = state
             .store()
