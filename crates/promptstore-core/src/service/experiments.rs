@@ -11,6 +11,7 @@ use promptstore_types::{
 use time::{Duration, OffsetDateTime};
 
 use crate::analytics::model::{AnalyticsFilter, Granularity};
+use crate::analytics::range::{Range, plan};
 use crate::analytics::rollup::Rollup;
 use crate::analytics::store::AnalyticsStore;
 use crate::error::{Error, Result};
@@ -641,18 +642,25 @@ pub async fn results_data(
     };
     if whole_from < to {
         // The hour `to` falls in is included whole: its events are the newest there are.
-        let cells = analytics
-            .cells(
-                project,
-                Granularity::Hour,
-                whole_from,
-                hour_ceil(to),
-                &filter,
-            )
-            .await?;
-        for (key, rollup) in &cells {
-            if let Some(arm) = rollups.get_mut(&key.arm) {
-                arm.merge(rollup);
+        // Whole UTC days come from DAY cells, the edge hours from HOUR cells (`range::plan`),
+        // so a month-long experiment reads ~30 cells per series instead of ~720.
+        let whole = plan(Range {
+            from: whole_from,
+            to: hour_ceil(to),
+        });
+        let reads = whole
+            .days
+            .map(|d| (Granularity::Day, d))
+            .into_iter()
+            .chain(whole.hours.into_iter().map(|h| (Granularity::Hour, h)));
+        for (granularity, range) in reads {
+            let cells = analytics
+                .cells(project, granularity, range.from, range.to, &filter)
+                .await?;
+            for (key, rollup) in &cells {
+                if let Some(arm) = rollups.get_mut(&key.arm) {
+                    arm.merge(rollup);
+                }
             }
         }
     }
