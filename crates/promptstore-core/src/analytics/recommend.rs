@@ -139,23 +139,39 @@ fn cheaper(dear: &Rollup, cheap: &Rollup) -> Option<MetricDifference> {
     (worse(&d) && d.relative_difference.is_some_and(|r| r <= -MIN_COST_SAVING)).then_some(d)
 }
 
+/// Among the other entries of `all`, the one with the lowest cost per call that is
+/// significantly cheaper than `dear` and whose quality comparison `acceptable` keeps,
+/// with that cost difference and the quality comparison.
+fn cheapest_alternative<'a>(
+    key: &str,
+    dear: &Rollup,
+    all: &'a BTreeMap<String, Rollup>,
+    acceptable: impl Fn(&Rollup) -> Option<Vec<MetricDifference>>,
+) -> Option<(
+    &'a String,
+    &'a Rollup,
+    MetricDifference,
+    Vec<MetricDifference>,
+)> {
+    all.iter()
+        .filter(|(other, _)| other.as_str() != key)
+        .filter_map(|(other, cheap)| {
+            let cost = cheaper(dear, cheap)?;
+            let q = acceptable(cheap)?;
+            Some((other, cheap, cost, q))
+        })
+        .min_by(|a, b| a.2.b.unwrap_or(0.0).total_cmp(&b.2.b.unwrap_or(0.0)))
+}
+
 fn costlier_versions(prompt: &str, versions: &BTreeMap<String, Rollup>) -> Vec<Candidate> {
     let mut out = Vec::new();
     for (v, dear) in versions {
-        // The cheapest other version that the dearer one does not beat on quality.
-        let best = versions
-            .iter()
-            .filter(|(w, _)| *w != v)
-            .filter_map(|(w, cheap)| {
-                let cost = cheaper(dear, cheap)?;
-                // Quality of the dear version against the cheap one: better = dear wins.
-                let q = quality(cheap, dear);
-                if q.iter().any(better) {
-                    return None;
-                }
-                Some((w, cheap, cost, q))
-            })
-            .min_by(|a, b| a.2.b.unwrap_or(0.0).total_cmp(&b.2.b.unwrap_or(0.0)));
+        // The cheapest other version that the dearer one does not beat on quality
+        // (quality of the dear version against the cheap one: better = dear wins).
+        let best = cheapest_alternative(v, dear, versions, |cheap| {
+            let q = quality(cheap, dear);
+            (!q.iter().any(better)).then_some(q)
+        });
         let Some((w, cheap, cost, q)) = best else {
             continue;
         };
@@ -195,19 +211,11 @@ fn costlier_versions(prompt: &str, versions: &BTreeMap<String, Rollup>) -> Vec<C
 fn cheaper_models(prompt: &str, models: &BTreeMap<String, Rollup>) -> Vec<Candidate> {
     let mut out = Vec::new();
     for (m, dear) in models {
-        let best = models
-            .iter()
-            .filter(|(n, _)| *n != m)
-            .filter_map(|(n, cheap)| {
-                let cost = cheaper(dear, cheap)?;
-                // Quality of the cheap model against the dear one: worse = cheap loses.
-                let q = quality(dear, cheap);
-                if q.iter().any(worse) {
-                    return None;
-                }
-                Some((n, cheap, cost, q))
-            })
-            .min_by(|a, b| a.2.b.unwrap_or(0.0).total_cmp(&b.2.b.unwrap_or(0.0)));
+        // Quality of the cheap model against the dear one: worse = cheap loses.
+        let best = cheapest_alternative(m, dear, models, |cheap| {
+            let q = quality(dear, cheap);
+            (!q.iter().any(worse)).then_some(q)
+        });
         let Some((n, cheap, cost, q)) = best else {
             continue;
         };

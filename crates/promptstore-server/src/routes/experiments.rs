@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
-use crate::routes::common::{etag_header, page, wire_page};
+use crate::routes::common::{PageQuery, etag_header, page, wire_page};
 use crate::state::{AppState, Change};
 
 fn history_entry(h: &ExperimentHistoryRecord) -> ExperimentHistoryEntry {
@@ -309,23 +309,15 @@ pub async fn experiment_results(
     Ok(Json(results))
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    pub cursor: Option<String>,
-    /// 1..=200, default 50.
-    pub limit: Option<u32>,
-}
-
 #[utoipa::path(get, path = "/api/v1/experiments/{id}/history", tag = "experiments",
-    params(("id" = String, Path, description = "Experiment id"), HistoryQuery),
+    params(("id" = String, Path, description = "Experiment id"), PageQuery),
     responses((status = 200, body = Page<ExperimentHistoryEntry>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn experiment_history(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<ExperimentHistoryEntry>>> {
     let actor = auth.require(Role::Viewer)?;
     let page = page(q.cursor, q.limit)?;
