@@ -22,6 +22,22 @@ wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. key
 
+-- PS_UNIQUE_VAR=customer_name makes every request distinct: the value of that (string)
+-- variable gets a per-request number in front, so no two requests (and no two answers) are
+-- the same and the server's render answer cache cannot serve any of them.
+local unique_var = os.getenv("PS_UNIQUE_VAR") or ""
+local unique_prefix, unique_suffix = nil, nil
+if unique_var ~= "" then
+  local marker = '"' .. unique_var .. '":"'
+  local at = string.find(body, marker, 1, true)
+  if at == nil then
+    io.stderr:write("render.lua: the body has no string variable '" .. unique_var .. "'\n")
+    os.exit(2)
+  end
+  unique_prefix = string.sub(body, 1, at + #marker - 1)
+  unique_suffix = string.sub(body, at + #marker)
+end
+
 local threads = {}
 
 function setup(thread)
@@ -29,9 +45,17 @@ function setup(thread)
 end
 
 function init(args)
+  counter = 0
   responses = 0
   non200 = 0
   first_bad = ""
+end
+
+if unique_prefix ~= nil then
+  function request()
+    counter = counter + 1
+    return wrk.format(nil, nil, nil, unique_prefix .. "#" .. counter .. " " .. unique_suffix)
+  end
 end
 
 function response(status, headers, body)

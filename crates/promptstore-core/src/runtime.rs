@@ -345,7 +345,12 @@ impl Rendered {
     }
 }
 
+/// Source of [`ProjectSnapshot::id`]s: unique for the life of the process.
+static NEXT_SNAPSHOT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 struct Inner {
+    /// See [`ProjectSnapshot::id`].
+    id: u64,
     data: Arc<Data>,
     /// Compiled templates, bounded; shared with snapshots that hold the same prompts.
     templates: Arc<Templates>,
@@ -443,6 +448,7 @@ impl ProjectSnapshot {
     ) -> Self {
         ProjectSnapshot {
             inner: Arc::new(Inner {
+                id: NEXT_SNAPSHOT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 data,
                 templates,
                 limits,
@@ -451,19 +457,26 @@ impl ProjectSnapshot {
         }
     }
 
+    /// This snapshot's identity, unique in the process. Every change of what the runtime
+    /// answers (a prompt, a label, an experiment) makes a new snapshot with a new id, so
+    /// an answer computed from a snapshot stays valid exactly as long as the id is current.
+    /// (Clones share the id; [`ProjectSnapshot::add_version`] keeps it, since loading an
+    /// immutable version changes no answer that could already be given.)
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
     /// A new snapshot whose running experiments are `running` (records in any other status
     /// are ignored), replacing the previous set; prompts and compiled templates are shared.
     /// Call after every experiment write and whenever prompts change (a deleted prompt
     /// takes its experiments with it).
     pub fn with_experiments(&self, running: &[ExperimentRecord]) -> Self {
-        ProjectSnapshot {
-            inner: Arc::new(Inner {
-                data: self.inner.data.clone(),
-                templates: self.inner.templates.clone(),
-                limits: self.inner.limits,
-                experiments: Arc::new(ExperimentTable::build(running)),
-            }),
-        }
+        Self::assemble(
+            self.inner.data.clone(),
+            self.inner.templates.clone(),
+            self.inner.limits,
+            Arc::new(ExperimentTable::build(running)),
+        )
     }
 
     /// The running experiment with this id, if this snapshot has it.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use promptstore_core::model::{Actor, ApiKeyRecord, ProjectId};
@@ -103,14 +104,13 @@ impl Auth {
     }
 }
 
-fn presented_secret(parts: &Parts) -> Option<&str> {
-    if let Some(v) = parts.headers.get(AUTHORIZATION) {
+fn presented_secret(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(AUTHORIZATION) {
         let v = v.to_str().ok()?;
         let (scheme, token) = v.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
     }
-    parts
-        .headers
+    headers
         .get(API_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -123,14 +123,18 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(secret) = presented_secret(parts) else {
-            return Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "an API key is required: send 'Authorization: Bearer ps_…' or 'X-API-Key: ps_…'",
-            ));
-        };
-        state.keys().authenticate(secret).map(Auth).ok_or_else(|| {
-            ApiError::new(ErrorCode::Unauthorized, "the API key is unknown or revoked")
-        })
+        authenticate(state.keys(), &parts.headers).map(Auth)
     }
+}
+
+/// The caller named by a request's API key header, or the 401 to answer.
+pub fn authenticate(keys: &KeyTable, headers: &HeaderMap) -> Result<Actor, ApiError> {
+    let Some(secret) = presented_secret(headers) else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "an API key is required: send 'Authorization: Bearer ps_…' or 'X-API-Key: ps_…'",
+        ));
+    };
+    keys.authenticate(secret)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the API key is unknown or revoked"))
 }

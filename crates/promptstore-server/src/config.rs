@@ -11,6 +11,9 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Work and output bounds of template rendering.
     pub render_limits: promptstore_core::template::RenderLimits,
+    /// Bytes of render answers kept to answer a repeated render request without rendering
+    /// it again (see `answers.rs`); 0 turns the cache off.
+    pub render_cache_bytes: u64,
     /// How often the change stream sends a keep-alive comment.
     pub sse_keep_alive: Duration,
     /// Events buffered per project for slow change-stream subscribers before they get `resync`.
@@ -27,6 +30,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             render_limits: promptstore_core::template::RenderLimits::default(),
+            render_cache_bytes: 8 * 1024 * 1024,
             sse_keep_alive: Duration::from_secs(15),
             change_buffer: 1024,
             analytics: AnalyticsConfig::default(),

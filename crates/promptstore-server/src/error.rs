@@ -108,33 +108,54 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        decode_json(&bytes).map(Json)
+    }
+}
+
+/// A JSON request body as bytes, not yet decoded: the `Content-Type` is checked and the
+/// body limit applied as for [`Json`]. For handlers that look at the bytes first (the
+/// render answer cache); decode with [`decode_json`].
+#[derive(Debug, Clone)]
+pub struct JsonBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         if !is_json_content_type(req.headers()) {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
                 "the request body must be JSON with 'Content-Type: application/json'",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
+        axum::body::Bytes::from_request(req, state)
             .await
+            .map(JsonBytes)
             .map_err(|r| {
                 if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     payload_too_large()
                 } else {
                     ApiError::new(ErrorCode::InvalidRequest, r.body_text())
                 }
-            })?;
-        match serde_json::from_slice(&bytes) {
-            Ok(value) => Ok(Json(value)),
-            Err(_) => match axum::Json::<T>::from_bytes(&bytes) {
-                Ok(axum::Json(value)) => Ok(Json(value)),
-                Err(rejection) => Err(rejection.into()),
-            },
-        }
+            })
+    }
+}
+
+/// Decode a JSON body the way [`Json`] does: one fast `serde_json::from_slice`, and only
+/// for a body that fails, axum's decoder again for a message naming the bad field's path.
+pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => match axum::Json::<T>::from_bytes(bytes) {
+            Ok(axum::Json(value)) => Ok(value),
+            Err(rejection) => Err(rejection.into()),
+        },
     }
 }
 
 /// `application/json` or any `application/*+json`, parameters (`; charset=utf-8`) ignored.
-fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+pub(crate) fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
     let Some(value) = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

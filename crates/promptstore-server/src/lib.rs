@@ -11,6 +11,7 @@
 //! ```
 
 mod analytics;
+mod answers;
 mod auth;
 mod config;
 mod error;

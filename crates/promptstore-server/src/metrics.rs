@@ -32,6 +32,7 @@ const EXPOSURES_RECORDED: &str = "promptstore_experiment_exposures_recorded_tota
 const EXPOSURES_DROPPED: &str = "promptstore_experiment_exposures_dropped_total";
 const EXPOSURE_FAILURES: &str = "promptstore_experiment_exposure_write_failures_total";
 const ASSIGNMENTS: &str = "promptstore_experiment_assignments_total";
+const RENDER_CACHE: &str = "promptstore_render_cache_total";
 const DECISION_RUNS: &str = "promptstore_experiment_decision_runs_total";
 const DECISIONS: &str = "promptstore_experiment_decisions_total";
 
@@ -86,6 +87,9 @@ pub struct ServerMetrics {
     pub exposure_write_failures: Counter,
     /// Resolves and renders that assigned an arm.
     pub assignments: Counter,
+    /// Render requests answered from the answer cache (`[hit, miss]`; requests the cache
+    /// does not consider, such as oversized ones, count as neither).
+    pub render_cache: [Counter; 2],
     pub decision_runs: Counter,
     /// Automatic decisions taken (arm stops, conclusions).
     pub decisions: Counter,
@@ -149,6 +153,10 @@ impl ServerMetrics {
             ASSIGNMENTS,
             "Resolves and renders assigned to an experiment arm.",
         );
+        describe(
+            RENDER_CACHE,
+            "Render requests answered from the render answer cache (hit) or rendered (miss).",
+        );
         describe(DECISION_RUNS, "Runs of the experiment decision worker.");
         describe(
             DECISIONS,
@@ -197,6 +205,12 @@ impl ServerMetrics {
             exposures_dropped: counter(EXPOSURES_DROPPED),
             exposure_write_failures: counter(EXPOSURE_FAILURES),
             assignments: counter(ASSIGNMENTS),
+            render_cache: ["hit", "miss"].map(|result| {
+                recorder.register_counter(
+                    &Key::from_parts(RENDER_CACHE, vec![Label::new("result", result)]),
+                    &METADATA,
+                )
+            }),
             decision_runs: counter(DECISION_RUNS),
             decisions: counter(DECISIONS),
             handle: recorder.handle(),

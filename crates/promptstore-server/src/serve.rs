@@ -81,14 +81,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = crate::routes::router(state.clone());
+    let app = crate::routes::fast::App::new(crate::routes::router(state.clone()), state.clone());
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set tcp_nodelay");
         }
     });
     let stopping = state.clone();
-    let served = axum::serve(listener, app)
+    let served = axum::serve(listener, axum::ServiceExt::into_make_service(app))
         .with_graceful_shutdown(async move {
             shutdown.await;
             stopping.begin_shutdown();

@@ -30,6 +30,7 @@ use tokio::sync::{Mutex, broadcast, watch};
 
 use crate::analytics::prices::PriceCache;
 use crate::analytics::writer::IngestWriter;
+use crate::answers::AnswerCache;
 use crate::auth::KeyTable;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
@@ -130,6 +131,8 @@ pub(crate) struct Inner {
     pub(crate) alert_evaluation: Mutex<()>,
     /// Buffers first exposures of units to experiment arms for the background writer.
     exposures: ExposureSink,
+    /// Render answers of the current snapshots, for repeated render requests.
+    answers: AnswerCache,
     /// Serializes experiment decision runs (the worker's and `evaluate_experiments`), so a
     /// decision is never taken twice.
     pub(crate) experiment_evaluation: Mutex<()>,
@@ -171,6 +174,7 @@ impl AppState {
             alert_evaluation: Mutex::new(()),
             exposures,
             experiment_evaluation: Mutex::new(()),
+            answers: AnswerCache::new(config.render_cache_bytes),
             config,
             keys: KeyTable::default(),
             projects: ArcSwap::from_pointee(HashMap::new()),
@@ -201,6 +205,10 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &ServerMetrics {
         &self.0.metrics
+    }
+
+    pub(crate) fn answers(&self) -> &AnswerCache {
+        &self.0.answers
     }
 
     pub(crate) fn metrics_handle(&self) -> Arc<ServerMetrics> {

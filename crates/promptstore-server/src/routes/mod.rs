@@ -8,6 +8,7 @@ pub mod changes;
 pub mod common;
 pub mod events;
 pub mod experiments;
+pub mod fast;
 pub mod health;
 pub mod keys;
 pub mod labels;
@@ -238,7 +239,7 @@ async fn method_not_allowed(request: Request) -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
-fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+pub(crate) fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
     let body = ErrorBody::new(
         ErrorCode::Internal,

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use promptstore_core::model::{LATEST_LABEL, ProjectId};
+use promptstore_core::model::{Actor, LATEST_LABEL, ProjectId};
 use promptstore_core::runtime::assignment::ArmAssignment;
 use promptstore_core::runtime::{ProjectSnapshot, RuntimeError};
 use promptstore_types::{
@@ -17,7 +17,7 @@ use promptstore_types::{
 use serde::Deserialize;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, Json, Query};
+use crate::error::{ApiError, ApiResult, JsonBytes, Query, decode_json};
 use crate::metrics::RuntimeOp;
 use crate::routes::common::if_none_match;
 use crate::state::AppState;
@@ -263,20 +263,87 @@ pub async fn render(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    Json(req): Json<RenderRequest>,
+    JsonBytes(request): JsonBytes,
 ) -> ApiResult<Response> {
     let actor = auth.require(Role::Runtime)?;
+    render_answer(&state, actor, &headers, &request).await
+}
+
+/// The render of `request` (a JSON `RenderRequest`, undecoded) for `actor`: from the answer
+/// cache when this exact request was answered from the current snapshot, else rendered
+/// (and then kept, unless it assigned an experiment arm). Shared by the axum handler and
+/// the runtime fast path (`routes::fast`), so both answer the same.
+pub(crate) async fn render_answer(
+    state: &AppState,
+    actor: &Actor,
+    headers: &HeaderMap,
+    request: &[u8],
+) -> ApiResult<Response> {
+    let project = &actor.project;
+    let answers = state.answers();
+    let cache_key = answers.key(project, request);
+    if let Some(key) = cache_key
+        && let Some(runtime) = state.runtime_now(project)
+    {
+        let snapshot = runtime.snapshot().id();
+        if let Some(answer) = answers.get(key, project, snapshot, request) {
+            state.metrics().render_cache[0].increment(1);
+            state.metrics().snapshot_read(RuntimeOp::Render, true);
+            return Ok(answer_response(headers, &answer.etag, answer.body.clone()));
+        }
+    }
+    if cache_key.is_some() {
+        state.metrics().render_cache[1].increment(1);
+    }
+
+    let req: RenderRequest = decode_json(request)?;
     let selector = selector(req.label, req.version)?;
     let unit = unit_id(req.unit_id.as_deref())?;
-    let rendered = on_snapshot(&state, &actor.project, RuntimeOp::Render, |s| {
+    let (snapshot, rendered) = on_snapshot(state, project, RuntimeOp::Render, |s| {
         s.render_for(&req.name, &selector, &req.variables, unit)
+            .map(|rendered| (s.id(), rendered))
     })
     .await?;
+    let assigned = rendered.resolved.assignment.is_some();
     if let (Some(assignment), Some(unit)) = (&rendered.resolved.assignment, unit) {
-        expose(&state, &actor.project, assignment, unit);
+        expose(state, project, assignment, unit);
     }
     let wire: RenderedPrompt = rendered.into_wire();
-    let body = to_json(&wire)?;
-    let etag = body_etag(&body);
-    Ok(cached_json(&headers, &etag, body))
+    let body = axum::body::Bytes::from(to_json(&wire)?);
+    let etag = quoted_etag(&body_etag(&body));
+    // An answer that assigned an arm is not kept: a repeat must offer its exposure again.
+    if let Some(key) = cache_key
+        && !assigned
+    {
+        answers.insert(key, project, snapshot, request, body.clone(), etag.clone());
+    }
+    Ok(answer_response(headers, &etag, body))
+}
+
+fn quoted_etag(etag: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{etag}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// A 200 JSON response with the (quoted) `etag`, or 304 when the client already has it.
+fn answer_response(
+    request_headers: &HeaderMap,
+    etag: &HeaderValue,
+    body: axum::body::Bytes,
+) -> Response {
+    let unquoted = etag.to_str().unwrap_or("").trim_matches('"');
+    if if_none_match(request_headers, unquoted) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag.clone())]).into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag.clone()),
+        ],
+        Body::from(body),
+    )
+        .into_response()
 }

@@ -1091,3 +1091,49 @@ async fn the_calculator_answers_over_http() {
         .unwrap();
     assert_eq!(unknown_format.status, 400);
 }
+
+#[tokio::test]
+async fn a_render_that_assigns_an_arm_is_never_answered_from_the_cache() {
+    let s = server().await;
+    let e = started(
+        &s,
+        &definition("cache", &[("control", 1, 1.0), ("treatment", 3, 1.0)]),
+    )
+    .await;
+    let (runtime, _) = s.key(Role::Runtime).await;
+    let render = |unit: Option<&str>| promptstore_client::types::RenderRequest {
+        name: PROMPT.into(),
+        label: Some("production".into()),
+        version: None,
+        variables: Default::default(),
+        unit_id: unit.map(str::to_owned),
+    };
+    let assignments = || async {
+        let text = s.admin.metrics_text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("promptstore_experiment_assignments_total "))
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    let before = assignments().await;
+    for _ in 0..3 {
+        let r = runtime.render(&render(Some("user-7"))).await.unwrap();
+        assert_eq!(r.assignment.unwrap().experiment, e.id);
+    }
+    assert_eq!(
+        assignments().await,
+        before + 3.0,
+        "every render assigned again"
+    );
+
+    // Without a unit id the control is served (and may be cached); stopping the
+    // experiment makes the same request answer without an assignment at once.
+    for _ in 0..2 {
+        let r = runtime.render(&render(None)).await.unwrap();
+        assert_eq!((r.text.as_deref(), r.assignment), (Some("v1"), None));
+    }
+    s.admin.stop_experiment(&e.id, &end("done")).await.unwrap();
+    let r = runtime.render(&render(Some("user-7"))).await.unwrap();
+    assert_eq!((r.text.as_deref(), r.assignment), (Some("v1"), None));
+    let exposed = exposures(&s, &e.id, 1).await;
+    assert_eq!(exposed.values().sum::<u64>(), 1, "{exposed:?}");
+}

@@ -385,3 +385,178 @@ async fn change_stream_delivers_a_label_move_within_a_second() {
     let _open = runtime.changes().await.unwrap();
     s.stop().await;
 }
+
+/// The value of one series in the `/metrics` text, 0 when it is not there yet.
+async fn metric(s: &TestServer, series: &str) -> f64 {
+    let text = s.admin.metrics_text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+const CACHE_HIT: &str = r#"promptstore_render_cache_total{result="hit"}"#;
+const CACHE_MISS: &str = r#"promptstore_render_cache_total{result="miss"}"#;
+
+#[tokio::test]
+async fn a_repeated_render_is_answered_from_the_cache_until_the_prompt_changes() {
+    let s = TestServer::start().await;
+    let (runtime, _) = s.key(promptstore_client::types::Role::Runtime).await;
+    s.admin
+        .create_prompt(&new_prompt(
+            "greet",
+            text("Hello {{ name }} (v1)"),
+            vec![var("name", VarType::String)],
+        ))
+        .await
+        .unwrap();
+    s.admin
+        .set_label("greet", "production", &to(1))
+        .await
+        .unwrap();
+    let ada = render_req(
+        "greet",
+        Some("production"),
+        serde_json::json!({"name": "Ada"}),
+    );
+
+    let first = runtime.render_tagged(&ada).await.unwrap();
+    assert_eq!(first.value.text.as_deref(), Some("Hello Ada (v1)"));
+    let (hits, misses) = (metric(&s, CACHE_HIT).await, metric(&s, CACHE_MISS).await);
+    let again = runtime.render_tagged(&ada).await.unwrap();
+    assert_eq!(again.value, first.value);
+    assert_eq!(again.etag, first.etag);
+    assert_eq!(
+        metric(&s, CACHE_HIT).await,
+        hits + 1.0,
+        "the repeat is a hit"
+    );
+    assert_eq!(metric(&s, CACHE_MISS).await, misses);
+
+    // Another key of the same project gets the same answer; other variables are rendered.
+    assert_eq!(s.admin.render(&ada).await.unwrap(), first.value);
+    let bob = render_req(
+        "greet",
+        Some("production"),
+        serde_json::json!({"name": "Bob"}),
+    );
+    assert_eq!(
+        runtime.render(&bob).await.unwrap().text.as_deref(),
+        Some("Hello Bob (v1)")
+    );
+
+    // A new version alone changes nothing at `production`; moving the label does, at once.
+    s.admin
+        .create_version(
+            "greet",
+            &new_version(
+                text("Hi {{ name }} (v2)"),
+                vec![var("name", VarType::String)],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        runtime.render(&ada).await.unwrap().text.as_deref(),
+        Some("Hello Ada (v1)")
+    );
+    s.admin
+        .set_label("greet", "production", &to(2))
+        .await
+        .unwrap();
+    let moved = runtime.render_tagged(&ada).await.unwrap();
+    assert_eq!(moved.value.text.as_deref(), Some("Hi Ada (v2)"));
+    assert_ne!(moved.etag, first.etag);
+
+    // A removed label is refused, not served from an earlier answer.
+    s.admin.remove_label("greet", "production").await.unwrap();
+    let gone = runtime.render(&ada).await;
+    assert_eq!(code(gone), ErrorCode::NotFound);
+
+    // A request the server refuses is never cached: the same bad request fails again.
+    let bad = render_req("greet", Some("latest"), serde_json::json!({"name": 5}));
+    for _ in 0..2 {
+        assert_eq!(code(runtime.render(&bad).await), ErrorCode::VariableType);
+    }
+}
+
+#[tokio::test]
+async fn the_render_fast_path_refuses_like_every_route() {
+    let mut config = test_config();
+    config.body_limit_bytes = 2_048;
+    let s = TestServer::start_with(config).await;
+    s.admin
+        .create_prompt(&new_prompt("p", text("x"), vec![]))
+        .await
+        .unwrap();
+    let body = br#"{"name":"p"}"#.to_vec();
+    let post = |headers: Vec<(&'static str, String)>, body: Vec<u8>| {
+        let s = &s;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.admin
+                .raw(
+                    promptstore_client::Method::POST,
+                    "/api/v1/render",
+                    &headers,
+                    Some(body),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let json = || ("content-type", "application/json".to_owned());
+
+    let ok = post(vec![json()], body.clone()).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let wrong_type = post(
+        vec![("content-type", "text/plain".to_owned())],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(wrong_type.status, 415, "{}", wrong_type.text());
+    assert_eq!(
+        wrong_type.error().unwrap().code,
+        ErrorCode::UnsupportedMediaType
+    );
+    let mut large = br#"{"name":"p","variables":{"pad":""#.to_vec();
+    large.extend(std::iter::repeat_n(b'a', 4_096));
+    large.extend(br#""}}"#);
+    let too_large = post(vec![json()], large).await;
+    assert_eq!(too_large.status, 413, "{}", too_large.text());
+    assert_eq!(too_large.error().unwrap().code, ErrorCode::PayloadTooLarge);
+    let not_json = post(vec![json()], b"{nope".to_vec()).await;
+    assert_eq!(not_json.status, 400, "{}", not_json.text());
+    assert_eq!(not_json.error().unwrap().code, ErrorCode::InvalidJson);
+    let missing = post(vec![json()], br#"{"label":"latest"}"#.to_vec()).await;
+    assert_eq!(missing.status, 400, "{}", missing.text());
+    assert!(missing.text().contains("name"), "{}", missing.text());
+
+    // Without a key: 401, before the body is looked at.
+    let anonymous = s.admin.with_api_key("").unwrap();
+    let r = anonymous
+        .raw(
+            promptstore_client::Method::POST,
+            "/api/v1/render",
+            &[("content-type", "application/json")],
+            Some(body.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.error().unwrap().code, ErrorCode::Unauthorized);
+
+    // Other methods on the path still get the router's 405, and requests are counted.
+    let get = s
+        .admin
+        .raw(promptstore_client::Method::GET, "/api/v1/render", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(get.status, 405);
+    let counted = metric(
+        &s,
+        r#"promptstore_http_requests_total{route="/api/v1/render",method="POST",status="200"}"#,
+    )
+    .await;
+    assert!(counted >= 1.0, "{counted}");
+}
