@@ -327,6 +327,11 @@ pub struct ServeArgs {
     /// Largest event batch `POST /api/v1/events` accepts, e.g. 16MiB.
     #[arg(long, env = "PROMPTSTORE_INGEST_BODY_LIMIT", default_value = "16MiB")]
     pub ingest_body_limit: String,
+    /// Memory for render answers kept to answer a repeated render request (same prompt,
+    /// label or version, variables and unit id) without rendering it again, e.g. 8MiB;
+    /// 0 turns it off. Answers are dropped as soon as anything they depend on changes.
+    #[arg(long, env = "PROMPTSTORE_RENDER_CACHE", default_value = "8MiB")]
+    pub render_cache: String,
     /// Raw events older than this many days are pruned in the background (the aggregates
     /// behind summaries and time series are kept).
     #[arg(long, env = "PROMPTSTORE_EVENTS_RETENTION_DAYS", default_value_t = 30,

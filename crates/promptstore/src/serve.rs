@@ -41,9 +41,15 @@ fn resolve(args: &ServeArgs) -> Result<Config, Failure> {
     let body_limit = parse_size("--body-limit", &args.body_limit).map_err(Failure::usage)?;
     let ingest_body_limit =
         parse_size("--ingest-body-limit", &args.ingest_body_limit).map_err(Failure::usage)?;
+    // 0 (the cache off) is the one size that `parse_size` rightly refuses for a limit.
+    let render_cache = match args.render_cache.trim() {
+        "0" => 0,
+        raw => parse_size("--render-cache", raw).map_err(Failure::usage)?,
+    };
     let defaults = ServerConfig::default();
     let server = ServerConfig {
         body_limit_bytes: body_limit,
+        render_cache_bytes: u64::try_from(render_cache).unwrap_or(u64::MAX),
         analytics: AnalyticsConfig {
             ingest_body_limit_bytes: ingest_body_limit,
             events_retention: Duration::from_secs(u64::from(args.events_retention_days) * 86_400),
@@ -209,5 +215,27 @@ mod tests {
         for bad in ["", "MiB", "1XB", "0", "-5", "1.2.3MiB", "99999GiB"] {
             assert!(parse_size("--x", bad).is_err(), "{bad}");
         }
+    }
+
+    fn serve_args(extra: &[&str]) -> ServeArgs {
+        use clap::Parser as _;
+        let argv = ["promptstore", "serve"].iter().chain(extra);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Serve(args) => args,
+            _ => unreachable!("parsed a serve command"),
+        }
+    }
+
+    #[test]
+    fn the_render_cache_size_is_configurable_and_can_be_off() {
+        let cache =
+            |extra: &[&str]| resolve(&serve_args(extra)).map(|c| c.server.render_cache_bytes);
+        assert_eq!(cache(&[]).unwrap(), 8 * 1024 * 1024);
+        assert_eq!(
+            cache(&["--render-cache", "64MiB"]).unwrap(),
+            64 * 1024 * 1024
+        );
+        assert_eq!(cache(&["--render-cache", "0"]).unwrap(), 0);
+        assert!(cache(&["--render-cache", "lots"]).is_err());
     }
 }
