@@ -17,12 +17,6 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
 
-/// mimalloc instead of the system allocator: the runtime path allocates a few dozen small
-/// blocks per request (request parsing, the render, the answer) and glibc's malloc/free
-/// took about a sixth of a warm render's CPU time in profiles (BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
