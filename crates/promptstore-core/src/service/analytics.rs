@@ -9,15 +9,15 @@ use promptstore_types::ErrorCode;
 use time::OffsetDateTime;
 
 use crate::analytics::compare;
-use crate::analytics::metrics::{self, Dimension};
+use crate::analytics::metrics::{self, Dimension, GroupFold};
 use crate::analytics::model::{
     AlertEventRecord, AlertRuleRecord, AnalyticsFilter, CellKey, Granularity, StoredEvent,
 };
 use crate::analytics::range::{Range, align_to_hours, plan};
 use crate::analytics::recommend;
 use crate::analytics::rollup::Rollup;
-use crate::analytics::store::AnalyticsStore;
-use crate::analytics::timeseries::{self, Interval, plan_series};
+use crate::analytics::store::{AnalyticsStore, CellQuery, CellSink, KeyDetail};
+use crate::analytics::timeseries::{Interval, SeriesFold, plan_series};
 use crate::analytics::top::{self, TopBy};
 use crate::error::{Error, Result};
 use crate::model::Actor;
@@ -81,7 +81,38 @@ pub async fn range_cells(
     Ok((days, hours))
 }
 
-/// Metrics of a range, with one group per combination of `dims` when given.
+/// Feed the cells covering `range` once to `sink` (DAY cells of its whole UTC days, HOUR
+/// cells of the edges, see `range::plan`), read with the key `detail` the sink needs.
+pub async fn fold_range(
+    store: &dyn AnalyticsStore,
+    actor: &Actor,
+    range: Range,
+    filter: &AnalyticsFilter,
+    detail: KeyDetail,
+    sink: &mut CellSink<'_>,
+) -> Result<()> {
+    let plan = plan(range);
+    let reads = plan
+        .days
+        .map(|d| (Granularity::Day, d))
+        .into_iter()
+        .chain(plan.hours.into_iter().map(|h| (Granularity::Hour, h)));
+    for (granularity, piece) in reads {
+        let query = CellQuery {
+            granularity,
+            from: piece.from,
+            to: piece.to,
+            filter,
+            detail,
+        };
+        store.fold_cells(&actor.project, &query, sink).await?;
+    }
+    Ok(())
+}
+
+/// Metrics of a range, with one group per combination of `dims` when given. The cells are
+/// folded as they are read (memory: one rollup per group), from a roll-up level when the
+/// filter and the grouping allow (see `KeyDetail`).
 pub async fn summary(
     store: &dyn AnalyticsStore,
     actor: &Actor,
@@ -89,8 +120,13 @@ pub async fn summary(
     filter: &AnalyticsFilter,
     dims: &[Dimension],
 ) -> Result<wire::Summary> {
-    let (days, hours) = range_cells(store, actor, range, filter).await?;
-    Ok(metrics::summary(range, &days, &hours, dims))
+    let mut groups = GroupFold::new(dims);
+    let detail = groups.detail();
+    fold_range(store, actor, range, filter, detail, &mut |key, rollup| {
+        groups.add_encoded(key, rollup)
+    })
+    .await?;
+    Ok(metrics::summary_of(range, groups))
 }
 
 // ---- conversions to the wire ---------------------------------------------------------
@@ -160,16 +196,20 @@ pub async fn timeseries(
     filter: &AnalyticsFilter,
 ) -> Result<wire::TimeSeries> {
     let plan = plan_series(interval, offset, from, to)?;
-    let cells = store
-        .cells(
-            &actor.project,
-            plan.cell_granularity(),
-            plan.range.from,
-            plan.range.to,
-            filter,
-        )
+    let mut series = SeriesFold::new(&plan);
+    let query = CellQuery {
+        granularity: plan.cell_granularity(),
+        from: plan.range.from,
+        to: plan.range.to,
+        filter,
+        detail: KeyDetail::Bucket,
+    };
+    store
+        .fold_cells(&actor.project, &query, &mut |key, rollup| {
+            series.add_encoded(key, rollup)
+        })
         .await?;
-    Ok(timeseries::build(&plan, &cells))
+    Ok(series.finish())
 }
 
 /// How version `b` of `prompt` differs from version `a` over the range.
@@ -199,9 +239,18 @@ pub async fn top(
     range: Range,
 ) -> Result<Vec<wire::TopEntry>> {
     let limit = top::check_limit(limit)?;
-    let (mut cells, hours) = range_cells(store, actor, range, &AnalyticsFilter::default()).await?;
-    cells.extend(hours);
-    Ok(top::top(&cells, by, limit))
+    let mut groups = GroupFold::new(&[Dimension::Prompt]);
+    let all = AnalyticsFilter::default();
+    fold_range(
+        store,
+        actor,
+        range,
+        &all,
+        groups.detail(),
+        &mut |key, rollup| groups.add_encoded(key, rollup),
+    )
+    .await?;
+    Ok(top::top_of(groups.into_rollups(), by, limit))
 }
 
 /// Rule-based recommendations over the range; trends compare it with the period of the

@@ -11,7 +11,7 @@ use promptstore_core::analytics::model::{
     EventRef, Granularity, IngestOutcome, PriceRecord, StoredEvent,
 };
 use promptstore_core::analytics::rollup::Rollup;
-use promptstore_core::analytics::store::AnalyticsStore;
+use promptstore_core::analytics::store::{AnalyticsStore, CellQuery, CellSink};
 use promptstore_core::experiments::model::Exposure;
 use promptstore_core::model::{Actor, NewAuditEntry, ProjectId};
 use promptstore_core::store::{Page, PageRequest, StoreError};
@@ -115,6 +115,15 @@ impl AnalyticsStore for SqliteStore {
             filter,
         )
         .await
+    }
+
+    async fn fold_cells(
+        &self,
+        project: &ProjectId,
+        query: &CellQuery<'_>,
+        sink: &mut CellSink<'_>,
+    ) -> Result<(), StoreError> {
+        cells::fold(&mut *self.analytics_reader().await?, project, query, sink).await
     }
 
     async fn window(
