@@ -131,6 +131,17 @@ pub trait AnalyticsStore: Send + Sync + 'static {
         to: OffsetDateTime,
     ) -> Result<Rollup, StoreError>;
 
+    /// The RAW events of `experiment` with `at` in `[from, to)`, folded per arm (events
+    /// without an arm are left out): what experiment results read for a partial first hour,
+    /// in one pass. Only the counts and moments are promised: the sketches may be empty.
+    async fn experiment_window(
+        &self,
+        project: &ProjectId,
+        experiment: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<std::collections::BTreeMap<String, Rollup>, StoreError>;
+
     /// Delete raw events with `at < before` (all projects), in bounded chunks; the cells
     /// keep their contribution. Returns how many were deleted.
     async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError>;

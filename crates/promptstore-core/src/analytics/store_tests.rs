@@ -54,6 +54,7 @@ macro_rules! analytics_store_test_suite {
             attach_by_id_and_client_id_updates_event_and_cells,
             attach_to_an_unknown_event_is_not_found,
             window_folds_the_raw_events,
+            experiment_window_folds_the_raw_events_per_arm,
             event_list_is_newest_first_filtered_and_paginated,
             prune_deletes_old_events_and_keeps_cells,
             prices_set_replace_delete_list_and_audit,
@@ -1077,6 +1078,67 @@ pub async fn window_folds_the_raw_events(store: &dyn AnalyticsStore, _registry: 
         .await
         .unwrap();
     assert_eq!(empty, Rollup::default());
+}
+
+pub async fn experiment_window_folds_the_raw_events_per_arm(
+    store: &dyn AnalyticsStore,
+    _registry: &dyn Store,
+) {
+    let p = pid("p1");
+    let events = varied_events(&p, 500, 31);
+    let mut stored = ingest_all(store, events).await;
+    // A late judgement is in the raw events too.
+    let late = BTreeMap::from([("accuracy".to_owned(), 0.75)]);
+    let s = stored
+        .iter_mut()
+        .find(|s| s.event.experiment.is_some())
+        .unwrap();
+    store
+        .attach(&p, &EventRef::Id(s.id), &late, None)
+        .await
+        .unwrap();
+    s.event.scores.extend(late);
+    ingest_all(store, varied_events(&pid("p2"), 100, 32)).await;
+
+    // Counts and moments only: the sketches are not promised.
+    let without_sketches = |r: &Rollup| {
+        let mut r = r.clone();
+        r.latency = Default::default();
+        r.ttft = Default::default();
+        r
+    };
+    for (from, to) in [
+        (far_past(), far_future()),
+        (at(3 * 3600 + 17), at(20 * 3600 - 1)),
+    ] {
+        let mut expected: BTreeMap<String, Rollup> = BTreeMap::new();
+        for e in stored.iter().map(|s| &s.event) {
+            if e.experiment.as_deref() == Some("exp-1") && e.at >= from && e.at < to {
+                expected.entry(e.arm.clone().unwrap()).or_default().add(e);
+            }
+        }
+        assert_eq!(expected.len(), 2, "both arms have events");
+        let actual = store
+            .experiment_window(&p, "exp-1", from, to)
+            .await
+            .unwrap();
+        assert_eq!(
+            actual.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>()
+        );
+        for (arm, rollup) in &expected {
+            assert_rollup_close(
+                &without_sketches(&actual[arm]),
+                &without_sketches(rollup),
+                &format!("arm {arm}, {from}..{to}"),
+            );
+        }
+    }
+    let none = store
+        .experiment_window(&p, "exp-missing", far_past(), far_future())
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 }
 
 pub async fn event_list_is_newest_first_filtered_and_paginated(

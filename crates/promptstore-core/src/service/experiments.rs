@@ -677,18 +677,16 @@ pub async fn results_data(
     }
     let partial_to = whole_from.min(to);
     if from < partial_to {
+        let partial = analytics
+            .experiment_window(project, &record.id, from, partial_to)
+            .await?;
         for (name, rollup) in &mut rollups {
-            let arm_filter = AnalyticsFilter {
-                arm: Some(name.clone()),
-                ..filter.clone()
-            };
-            let partial = analytics
-                .window(project, &arm_filter, from, partial_to)
-                .await?;
-            // Without its sketches too, so every arm's rollup is alike.
-            rollup
-                .merge_encoded_counts(&partial.encode())
-                .map_err(|e| StoreError::Backend(format!("a partial rollup: {e}")))?;
+            if let Some(part) = partial.get(name) {
+                // Without its sketches too, so every arm's rollup is alike.
+                rollup
+                    .merge_encoded_counts(&part.encode())
+                    .map_err(|e| StoreError::Backend(format!("a partial rollup: {e}")))?;
+            }
         }
     }
     let exposures = if record.phase > 0 {

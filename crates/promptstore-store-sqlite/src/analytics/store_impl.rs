@@ -136,6 +136,23 @@ impl AnalyticsStore for SqliteStore {
         events::window(&self.analytics.read, project, filter, from, to).await
     }
 
+    async fn experiment_window(
+        &self,
+        project: &ProjectId,
+        experiment: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        exposures::window(
+            &mut *self.analytics_reader().await?,
+            project,
+            experiment,
+            from,
+            to,
+        )
+        .await
+    }
+
     async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let before = events::prune_bound(before);
         let mut deleted = 0;
