@@ -4,6 +4,8 @@
 //! evaluation. Ingestion itself is in the server (it owns the group-commit writer); the
 //! pure pieces it uses live in `crate::analytics`.
 
+use std::collections::HashMap;
+
 use promptstore_types as wire;
 use promptstore_types::ErrorCode;
 use time::OffsetDateTime;
@@ -53,32 +55,45 @@ pub fn with_defaults(
     Ok((from, to))
 }
 
-/// The cells covering `range` once: DAY cells of its whole UTC days, HOUR cells of the
-/// edges (see `range::plan`).
-pub async fn range_cells(
+/// The cells covering `range` (see [`fold_range`]) merged across their buckets: one rollup
+/// per combination of dimensions, with bucket 0. For the readers that never look at the
+/// bucket (comparisons, recommendations): memory is one rollup per combination, however
+/// many hours and days the range holds.
+pub async fn range_combinations(
     store: &dyn AnalyticsStore,
     actor: &Actor,
     range: Range,
     filter: &AnalyticsFilter,
-) -> Result<(Vec<(CellKey, Rollup)>, Vec<(CellKey, Rollup)>)> {
-    let plan = plan(range);
-    let days = match plan.days {
-        Some(d) => {
-            store
-                .cells(&actor.project, Granularity::Day, d.from, d.to, filter)
-                .await?
-        }
-        None => Vec::new(),
-    };
-    let mut hours = Vec::new();
-    for h in plan.hours {
-        hours.extend(
-            store
-                .cells(&actor.project, Granularity::Hour, h.from, h.to, filter)
-                .await?,
-        );
-    }
-    Ok((days, hours))
+) -> Result<Vec<(CellKey, Rollup)>> {
+    let mut merged: HashMap<CellKey, Rollup> = HashMap::new();
+    // The lookup key, refilled for every cell: no allocation for a combination seen before.
+    let mut scratch: Option<CellKey> = None;
+    fold_range(
+        store,
+        actor,
+        range,
+        filter,
+        KeyDetail::Full,
+        &mut |key, rollup| {
+            let probe = scratch.get_or_insert_with(|| key.clone());
+            probe.clone_from(key);
+            probe.bucket = 0;
+            match merged.get_mut(probe) {
+                Some(slot) => slot.merge_encoded(rollup),
+                None => {
+                    let mut slot = Rollup::default();
+                    slot.merge_encoded(rollup)?;
+                    merged.insert(probe.clone(), slot);
+                    Ok(())
+                }
+            }
+        },
+    )
+    .await?;
+    // In key order, as the cells were read before, so that every answer is the same.
+    let mut cells: Vec<(CellKey, Rollup)> = merged.into_iter().collect();
+    cells.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(cells)
 }
 
 /// Feed the cells covering `range` once to `sink` (DAY cells of its whole UTC days, HOUR
@@ -225,8 +240,7 @@ pub async fn compare_versions(
         prompt: Some(prompt.to_owned()),
         ..AnalyticsFilter::default()
     };
-    let (mut cells, hours) = range_cells(store, actor, range, &filter).await?;
-    cells.extend(hours);
+    let cells = range_combinations(store, actor, range, &filter).await?;
     Ok(compare::compare_cells(prompt, a, b, &cells))
 }
 
@@ -261,23 +275,15 @@ pub async fn recommendations(
     range: Range,
 ) -> Result<Vec<wire::Recommendation>> {
     let all = AnalyticsFilter::default();
-    let (mut current, hours) = range_cells(store, actor, range, &all).await?;
-    current.extend(hours);
+    let current = range_combinations(store, actor, range, &all).await?;
     let length = range.to - range.from;
     let previous = match range.from.checked_sub(length) {
         Some(from) => {
-            let (mut cells, hours) = range_cells(
-                store,
-                actor,
-                Range {
-                    from,
-                    to: range.from,
-                },
-                &all,
-            )
-            .await?;
-            cells.extend(hours);
-            cells
+            let before = Range {
+                from,
+                to: range.from,
+            };
+            range_combinations(store, actor, before, &all).await?
         }
         // Before the earliest date there is nothing to compare with.
         None => Vec::new(),
