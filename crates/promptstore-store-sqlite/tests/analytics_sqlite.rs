@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use promptstore_core::analytics::model::{
     AnalyticsFilter, EventRecord, EventRef, Granularity, IngestOutcome, PriceRecord,
 };
-use promptstore_core::analytics::store::AnalyticsStore;
+use promptstore_core::analytics::rollup::Rollup;
+use promptstore_core::analytics::store::{AnalyticsStore, CellQuery, KeyDetail};
 use promptstore_core::model::{Actor, NewVersion, ProjectId};
 use promptstore_core::store::{PageRequest, Store, WriteOp};
 use promptstore_store_sqlite::SqliteStore;
@@ -109,7 +110,10 @@ async fn analytics_live_in_their_own_file_beside_the_registry() {
     let store = SqliteStore::open_in(dir.path()).await.unwrap();
     assert_eq!(store.events_path(), dir.path().join("events.db"));
     assert!(store.events_path().exists());
-    assert_eq!(store.analytics_schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(
+        store.analytics_schema_versions().await.unwrap(),
+        vec![1, 2, 4]
+    );
     store.ingest(events(0..10)).await.unwrap();
     store.close().await;
 
@@ -181,7 +185,10 @@ async fn analytics_survive_a_reopen_and_migrate_once() {
     assert!(dir.path().join("nested/store.events.db").exists());
     for _ in 0..2 {
         let store = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(store.analytics_schema_versions().await.unwrap(), vec![1, 2]);
+        assert_eq!(
+            store.analytics_schema_versions().await.unwrap(),
+            vec![1, 2, 4]
+        );
         let again = store.get_event(&project(), &EventRef::Id(1)).await.unwrap();
         assert_eq!(again, Some(stored.clone()));
         assert_eq!(stored.event.scores["late"], 1.0);
@@ -390,4 +397,96 @@ async fn bulk_ingest_of_thousand_event_batches_counts_every_event() {
         total_in_cells(&store, Granularity::Day).await,
         (BATCHES * 1000 + 40_000) as u64
     );
+}
+
+/// Per bucket, what a fold at `detail` feeds (merged) and what the fine cells hold (merged):
+/// (count, successes, latency values, summed cost) each.
+async fn per_bucket(
+    store: &SqliteStore,
+    granularity: Granularity,
+    detail: KeyDetail,
+) -> (
+    BTreeMap<i64, (u64, u64, u64, f64)>,
+    BTreeMap<i64, (u64, u64, u64, f64)>,
+) {
+    let from = OffsetDateTime::from_unix_timestamp(T0 - 86_400 * 2).expect("test setup");
+    let to = OffsetDateTime::from_unix_timestamp(T0 + 86_400 * 2).expect("test setup");
+    let all = AnalyticsFilter::default();
+    let mut folded: BTreeMap<i64, Rollup> = BTreeMap::new();
+    store
+        .fold_cells(
+            &project(),
+            &CellQuery {
+                granularity,
+                from,
+                to,
+                filter: &all,
+                detail,
+            },
+            &mut |key, rollup| folded.entry(key.bucket).or_default().merge_encoded(rollup),
+        )
+        .await
+        .expect("test setup");
+    let mut fine: BTreeMap<i64, Rollup> = BTreeMap::new();
+    for (key, rollup) in store
+        .cells(&project(), granularity, from, to, &all)
+        .await
+        .expect("test setup")
+    {
+        fine.entry(key.bucket).or_default().merge(&rollup);
+    }
+    let brief = |m: BTreeMap<i64, Rollup>| {
+        m.into_iter()
+            .map(|(b, r)| {
+                let cost = (r.cost.sum * 1e9).round() / 1e9;
+                (b, (r.count, r.successes, r.latency.count(), cost))
+            })
+            .collect()
+    };
+    (brief(folded), brief(fine))
+}
+
+#[tokio::test]
+async fn a_file_from_before_the_rollup_levels_gets_them_computed_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.ingest(events(0..400)).await.unwrap();
+    let events_path = store.events_path().to_owned();
+    store.close().await;
+
+    // Make it a file written before migration 4: no level tables, migration not applied.
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", events_path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE rollups_hour; DROP TABLE rollups_day; DROP TABLE rollup_levels_backfill; \
+         DELETE FROM schema_migrations WHERE version = 4;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    for round in 0..2 {
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.analytics_schema_versions().await.unwrap(),
+            vec![1, 2, 4]
+        );
+        // Later ingests add to the computed levels (the second open computes nothing again).
+        store
+            .ingest(events(400 + round * 100..500 + round * 100))
+            .await
+            .unwrap();
+        for granularity in [Granularity::Hour, Granularity::Day] {
+            for detail in [KeyDetail::Bucket, KeyDetail::Prompt] {
+                let (folded, fine) = per_bucket(&store, granularity, detail).await;
+                assert_eq!(folded, fine, "round {round}, {granularity:?} {detail:?}");
+                let total: u64 = folded.values().map(|v| v.0).sum();
+                assert_eq!(total, 500 + round as u64 * 100);
+            }
+        }
+        store.close().await;
+    }
 }

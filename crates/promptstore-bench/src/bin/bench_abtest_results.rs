@@ -18,7 +18,9 @@
 //!    /api/v1/experiments/{id}/results`. The results must count every stored event.
 //!
 //! Usage: `bench_abtest_results --promptstore BIN --work DIR [--events 10000000]
-//!         [--runs 21] [--server-cpu 0|none]`
+//!         [--runs 21] [--server-cpu 0|none] [--reuse yes]`
+//! `--reuse yes` keeps `WORK/abtest` and reuses it when it was seeded before (to re-time the
+//! results, or another build's, without storing the events again).
 //! Prints `RESULT abtest_* ...` lines.
 
 use std::collections::HashMap;
@@ -51,6 +53,8 @@ const BATCH: usize = 1000;
 const BATCHES_PER_COMMIT: u64 = 20;
 const UNITS: u64 = 50_000;
 const ARMS: [(&str, u32); 3] = [("control", 2), ("treatment", 3), ("legacy", 1)];
+/// Where a seeded directory records its experiment, for `--reuse`: `id stored-events`.
+const SEEDED_FILE: &str = "bench-abtest-seeded.txt";
 
 fn serve_spec(bin: &Path, dir: &Path, cpu: Option<u32>, log: PathBuf) -> ServeSpec {
     ServeSpec {
@@ -221,9 +225,62 @@ async fn store_events(
     Ok((stored, started.elapsed().as_secs_f64()))
 }
 
+/// Seed `dir`: the registry, the experiment (started 30 days back) and its events; returns
+/// the experiment's id and the number of stored events.
+async fn seed_experiment(
+    bin: &Path,
+    work: &Path,
+    dir: &Path,
+    cpu: Option<u32>,
+    events: u64,
+) -> anyhow::Result<(String, u64)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    seed::seed(
+        dir,
+        SeedPlan {
+            prompts: PROMPTS,
+            versions: VERSIONS,
+            batch: PROMPTS,
+        },
+    )
+    .await?;
+    let admin = seed::read_key(dir, seed::ADMIN_KEY_FILE)?;
+
+    let server = pinned::start(&serve_spec(
+        bin,
+        dir,
+        cpu,
+        work.join("server-abtest-setup.log"),
+    ))?;
+    let id = create_experiment(&server.url, &admin).await?;
+    server.kill_hard()?;
+
+    let end = OffsetDateTime::now_utc();
+    let start = (end - time::Duration::days(30) + time::Duration::hours(2))
+        .replace_minute(30)
+        .context("mid-hour start")?;
+    backdate(dir, &id, start).await?;
+    let (stored, took) = store_events(dir, &id, start, end, events).await?;
+    println!(
+        "RESULT abtest_seed {stored} {took:.1} {:.0} store",
+        stored as f64 / took
+    );
+    Ok((id, stored))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let flags = Flags::from_env(&["promptstore", "work", "events", "runs", "server-cpu"])?;
+    let flags = Flags::from_env(&[
+        "promptstore",
+        "work",
+        "events",
+        "runs",
+        "server-cpu",
+        "reuse",
+    ])?;
+    let reuse = flags.optional("reuse").as_deref() == Some("yes");
     let bin = PathBuf::from(flags.required("promptstore")?);
     let work = PathBuf::from(flags.required("work")?);
     let events: u64 = flags.parsed_or("events", 10_000_000)?;
@@ -240,39 +297,28 @@ async fn main() -> anyhow::Result<()> {
         bail!("--runs must be in 1..=1000");
     }
     let dir = work.join("abtest");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    seed::seed(
-        &dir,
-        SeedPlan {
-            prompts: PROMPTS,
-            versions: VERSIONS,
-            batch: PROMPTS,
-        },
-    )
-    .await?;
+    let seeded = std::fs::read_to_string(dir.join(SEEDED_FILE))
+        .ok()
+        .filter(|_| reuse);
+    let (id, stored) = match seeded {
+        Some(text) => {
+            let mut parts = text.split_whitespace();
+            let (Some(id), Some(stored)) = (parts.next(), parts.next()) else {
+                bail!("unreadable {SEEDED_FILE}: {text:?}");
+            };
+            println!("reusing {} (experiment {id})", dir.display());
+            (
+                id.to_owned(),
+                stored.parse::<u64>().context("unreadable stored count")?,
+            )
+        }
+        None => {
+            let (id, stored) = seed_experiment(&bin, &work, &dir, cpu, events).await?;
+            std::fs::write(dir.join(SEEDED_FILE), format!("{id} {stored}\n"))?;
+            (id, stored)
+        }
+    };
     let admin = seed::read_key(&dir, seed::ADMIN_KEY_FILE)?;
-
-    let server = pinned::start(&serve_spec(
-        &bin,
-        &dir,
-        cpu,
-        work.join("server-abtest-setup.log"),
-    ))?;
-    let id = create_experiment(&server.url, &admin).await?;
-    server.kill_hard()?;
-
-    let end = OffsetDateTime::now_utc();
-    let start = (end - time::Duration::days(30) + time::Duration::hours(2))
-        .replace_minute(30)
-        .context("mid-hour start")?;
-    backdate(&dir, &id, start).await?;
-    let (stored, took) = store_events(&dir, &id, start, end, events).await?;
-    println!(
-        "RESULT abtest_seed {stored} {took:.1} {:.0} store",
-        stored as f64 / took
-    );
 
     let server = pinned::start(&serve_spec(&bin, &dir, cpu, work.join("server-abtest.log")))?;
     let http = loadgen::client()?;
@@ -324,7 +370,9 @@ async fn main() -> anyhow::Result<()> {
         verdict.chars().take(300).collect::<String>()
     );
     server.kill_hard()?;
-    let _ = std::fs::remove_dir_all(&dir);
+    if !reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     if counted != stored {
         bail!("the results counted {counted} of {stored} stored events");
     }

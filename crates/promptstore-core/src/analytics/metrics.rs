@@ -2,7 +2,8 @@
 //! subset of dimensions → `GroupMetrics`, and the summary of a range from its day and hour
 //! cells (see `range::plan`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 use promptstore_stats::sketch::QuantileSketch;
 use promptstore_types::{
@@ -11,7 +12,8 @@ use promptstore_types::{
 
 use super::model::CellKey;
 use super::range::Range;
-use super::rollup::Rollup;
+use super::rollup::{Rollup, RollupDecodeError};
+use super::store::KeyDetail;
 use crate::error::Error;
 
 /// Percentiles and mean of a sketch.
@@ -160,32 +162,103 @@ pub fn group_key(key: &CellKey, dims: &[Dimension]) -> BTreeMap<String, String> 
     out
 }
 
+/// Cells merged into one rollup per group key, one cell at a time: a query's memory is one
+/// rollup per group, whatever the number of cells.
+#[derive(Debug, Default)]
+pub struct GroupFold {
+    dims: Vec<Dimension>,
+    /// Each group's `group_key` and rollup.
+    groups: Vec<(BTreeMap<String, String>, Rollup)>,
+    /// A group's values joined (the lookup key) → its index in `groups`.
+    index: HashMap<String, usize>,
+    /// The lookup key of the current cell, reused.
+    scratch: String,
+}
+
+impl GroupFold {
+    pub fn new(dims: &[Dimension]) -> GroupFold {
+        GroupFold {
+            dims: dims.to_vec(),
+            ..GroupFold::default()
+        }
+    }
+
+    /// How much of a cell's key the grouping reads (for `CellQuery::detail`).
+    pub fn detail(&self) -> KeyDetail {
+        if self.dims.is_empty() {
+            KeyDetail::Bucket
+        } else if self.dims.iter().all(|d| *d == Dimension::Prompt) {
+            KeyDetail::Prompt
+        } else {
+            KeyDetail::Full
+        }
+    }
+
+    fn slot(&mut self, key: &CellKey) -> &mut Rollup {
+        let buf = &mut self.scratch;
+        buf.clear();
+        for d in &self.dims {
+            match d {
+                Dimension::Prompt => buf.push_str(&key.prompt),
+                Dimension::Version => {
+                    let _ = write!(buf, "{}\u{1f}{}", key.prompt, key.version);
+                }
+                Dimension::Label => buf.push_str(&key.label),
+                Dimension::Model => buf.push_str(&key.model),
+                Dimension::Arm => {
+                    let _ = write!(buf, "{}\u{1f}{}", key.experiment, key.arm);
+                }
+            }
+            buf.push('\u{1e}');
+        }
+        let i = match self.index.get(buf.as_str()) {
+            Some(&i) => i,
+            None => {
+                self.groups
+                    .push((group_key(key, &self.dims), Rollup::default()));
+                self.index.insert(buf.clone(), self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        &mut self.groups[i].1
+    }
+
+    /// Merge a cell into its group.
+    pub fn add(&mut self, key: &CellKey, rollup: &Rollup) {
+        self.slot(key).merge(rollup);
+    }
+
+    /// Merge an encoded cell into its group (see `Rollup::merge_encoded`).
+    pub fn add_encoded(&mut self, key: &CellKey, rollup: &[u8]) -> Result<(), RollupDecodeError> {
+        self.slot(key).merge_encoded(rollup)
+    }
+
+    /// The rollup of each group, by group key.
+    pub fn into_rollups(self) -> BTreeMap<BTreeMap<String, String>, Rollup> {
+        self.groups.into_iter().collect()
+    }
+}
+
 /// Merge cells into one rollup per group key.
 pub fn group_rollups<'a>(
     cells: impl IntoIterator<Item = &'a (CellKey, Rollup)>,
     dims: &[Dimension],
 ) -> BTreeMap<BTreeMap<String, String>, Rollup> {
-    let mut groups: BTreeMap<BTreeMap<String, String>, Rollup> = BTreeMap::new();
+    let mut groups = GroupFold::new(dims);
     for (key, rollup) in cells {
-        groups
-            .entry(group_key(key, dims))
-            .or_default()
-            .merge(rollup);
+        groups.add(key, rollup);
     }
-    groups
+    groups.into_rollups()
 }
 
 /// Group cells and turn each group into metrics: largest groups first, ties by key.
 /// Versions sort numerically within a prompt, as people expect (2 before 10).
 pub fn group(cells: &[(CellKey, Rollup)], dims: &[Dimension]) -> Vec<GroupMetrics> {
-    group_iter(cells, dims)
+    ranked(group_rollups(cells, dims))
 }
 
-fn group_iter<'a>(
-    cells: impl IntoIterator<Item = &'a (CellKey, Rollup)>,
-    dims: &[Dimension],
-) -> Vec<GroupMetrics> {
-    let mut out: Vec<GroupMetrics> = group_rollups(cells, dims)
+fn ranked(groups: BTreeMap<BTreeMap<String, String>, Rollup>) -> Vec<GroupMetrics> {
+    let mut out: Vec<GroupMetrics> = groups
         .into_iter()
         .map(|(key, r)| GroupMetrics {
             key,
@@ -225,18 +298,27 @@ pub fn summary(
     hour_cells: &[(CellKey, Rollup)],
     dims: &[Dimension],
 ) -> Summary {
-    let all = || day_cells.iter().chain(hour_cells);
-    let total = merge_all(all());
-    let groups = if dims.is_empty() {
-        Vec::new()
-    } else {
-        group_iter(all(), dims)
-    };
+    let mut groups = GroupFold::new(dims);
+    for (key, rollup) in day_cells.iter().chain(hour_cells) {
+        groups.add(key, rollup);
+    }
+    summary_of(range, groups)
+}
+
+/// The summary of a range whose cells were folded into `groups` (see [`summary`]): the
+/// total is the merge of the groups, and the groups are listed when grouping by something.
+pub fn summary_of(range: Range, groups: GroupFold) -> Summary {
+    let grouped = !groups.dims.is_empty();
+    let rollups = groups.into_rollups();
+    let mut total = Rollup::default();
+    for r in rollups.values() {
+        total.merge(r);
+    }
     Summary {
         from: range.from,
         to: range.to,
         metrics: metrics(&total),
-        groups,
+        groups: if grouped { ranked(rollups) } else { Vec::new() },
     }
 }
 

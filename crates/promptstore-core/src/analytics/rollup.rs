@@ -394,6 +394,70 @@ mod tests {
     }
 
     #[test]
+    fn merging_encoded_cells_equals_merging_decoded_ones() {
+        for seed in 0..10 {
+            let base = Rollup::of(&random_events(seed, 40));
+            let cell = Rollup::of(&random_events(seed + 100, 1 + seed as i64 * 29));
+            let mut want = base.clone();
+            want.merge(&cell);
+            let mut got = base.clone();
+            got.merge_encoded(&cell.encode()).unwrap();
+            assert_eq!(got, want);
+
+            // Counts and moments only: everything but the sketches, which stay as they were.
+            let mut counts = base.clone();
+            counts.merge_encoded_counts(&cell.encode()).unwrap();
+            assert_eq!(counts.latency, base.latency);
+            assert_eq!(counts.ttft, base.ttft);
+            counts.latency = want.latency.clone();
+            counts.ttft = want.ttft.clone();
+            assert_eq!(counts, want);
+        }
+    }
+
+    #[test]
+    fn merging_a_corrupt_cell_changes_nothing() {
+        let base = Rollup::of(&random_events(1, 30));
+        let good = Rollup::of(&random_events(2, 60)).encode();
+        for cut in 1..good.len() {
+            let mut r = base.clone();
+            assert!(r.merge_encoded(&good[..cut]).is_err(), "cut at {cut}");
+            assert_eq!(r, base);
+        }
+        for i in 0..good.len() {
+            let mut c = good.clone();
+            c[i] ^= 0x55;
+            let mut r = base.clone();
+            if r.merge_encoded(&c).is_err() {
+                assert_eq!(r, base, "corrupt byte {i}");
+            }
+        }
+        // Names must come in the order `encode` writes them: a repeated name is refused.
+        let mut twice = Rollup::default();
+        twice.add(&event(0));
+        for name in ["a", "b"] {
+            twice.scores.insert(
+                name.into(),
+                Moments {
+                    count: 1,
+                    sum: 1.0,
+                    sum_sq: 1.0,
+                },
+            );
+        }
+        let mut bytes = twice.encode();
+        assert!(Rollup::decode(&bytes).is_ok());
+        let at = bytes.windows(2).position(|w| w == [1, b'b']).unwrap();
+        bytes[at + 1] = b'a';
+        assert_eq!(
+            Rollup::decode(&bytes),
+            Err(RollupDecodeError::Malformed(
+                "names are out of order or a name appears twice"
+            ))
+        );
+    }
+
+    #[test]
     fn corrupt_input_is_an_error_never_a_panic() {
         let good = Rollup::of(&random_events(7, 50)).encode();
         assert_eq!(Rollup::decode(&[]), Err(RollupDecodeError::Empty));

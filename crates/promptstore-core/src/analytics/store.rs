@@ -13,10 +13,38 @@ use super::model::{
     AlertEvaluation, AlertEventRecord, AlertRuleRecord, AnalyticsFilter, CellKey, EventRecord,
     EventRef, Granularity, IngestOutcome, PriceRecord, StoredEvent,
 };
-use super::rollup::Rollup;
+use super::rollup::{Rollup, RollupDecodeError};
 use crate::experiments::model::Exposure;
 use crate::model::{Actor, ProjectId};
 use crate::store::{Page, PageRequest, StoreError};
+
+/// How much of a cell's key a fold reads besides the bucket. Below `Full`, a store may answer
+/// from coarser roll-up levels it keeps (one cell per bucket and project, or per bucket and
+/// prompt): fewer cells, the same merged result for every distinct (bucket, needed key parts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyDetail {
+    /// Only the bucket: the other key parts may come as empty strings and version 0.
+    Bucket,
+    /// The bucket and the prompt name: the other key parts may come empty (and version 0).
+    Prompt,
+    /// Every key part, as stored.
+    Full,
+}
+
+/// Which cells a fold reads: those of `granularity` whose bucket starts in `[from, to)` and
+/// that match `filter`, with the key detail the reader needs.
+#[derive(Debug, Clone, Copy)]
+pub struct CellQuery<'a> {
+    pub granularity: Granularity,
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub filter: &'a AnalyticsFilter,
+    pub detail: KeyDetail,
+}
+
+/// Receives each cell of a fold: its key and its rollup in [`Rollup::encode`]'s format (fold
+/// it with `Rollup::merge_encoded`). An error (a corrupt cell) stops the fold.
+pub type CellSink<'s> = dyn FnMut(&CellKey, &[u8]) -> Result<(), RollupDecodeError> + Send + 's;
 
 #[async_trait]
 pub trait AnalyticsStore: Send + Sync + 'static {
@@ -63,6 +91,36 @@ pub trait AnalyticsStore: Send + Sync + 'static {
         filter: &AnalyticsFilter,
     ) -> Result<Vec<(CellKey, Rollup)>, StoreError>;
 
+    /// Feed every cell `query` names to `sink`, one at a time, without collecting them: a
+    /// query's memory is then what its sink keeps (one accumulator per group), not one
+    /// rollup per cell. With `query.detail` below `Full` the store may feed merged cells of a
+    /// roll-up level instead (see [`KeyDetail`]); merging what the sink receives per bucket
+    /// and needed key parts gives the same rollups as merging the fine cells. Cells come in
+    /// no particular order. A sink error is returned as a `Backend` error (corrupt data).
+    ///
+    /// The default reads [`cells`](Self::cells) and encodes each; backends override it.
+    async fn fold_cells(
+        &self,
+        project: &ProjectId,
+        query: &CellQuery<'_>,
+        sink: &mut CellSink<'_>,
+    ) -> Result<(), StoreError> {
+        let cells = self
+            .cells(
+                project,
+                query.granularity,
+                query.from,
+                query.to,
+                query.filter,
+            )
+            .await?;
+        for (key, rollup) in cells {
+            sink(&key, &rollup.encode())
+                .map_err(|e| StoreError::Backend(format!("corrupt aggregate cell: {e}")))?;
+        }
+        Ok(())
+    }
+
     /// A rollup computed from the RAW events with `at` in `[from, to)` matching `filter`
     /// (alert windows need minute precision that hourly cells do not have).
     async fn window(
@@ -72,6 +130,17 @@ pub trait AnalyticsStore: Send + Sync + 'static {
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Rollup, StoreError>;
+
+    /// The RAW events of `experiment` with `at` in `[from, to)`, folded per arm (events
+    /// without an arm are left out): what experiment results read for a partial first hour,
+    /// in one pass. Only the counts and moments are promised: the sketches may be empty.
+    async fn experiment_window(
+        &self,
+        project: &ProjectId,
+        experiment: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<std::collections::BTreeMap<String, Rollup>, StoreError>;
 
     /// Delete raw events with `at < before` (all projects), in bounded chunks; the cells
     /// keep their contribution. Returns how many were deleted.

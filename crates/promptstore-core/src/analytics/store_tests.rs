@@ -23,7 +23,7 @@ use super::model::{
     PriceRecord, StoredEvent,
 };
 use super::rollup::{Moments, Rollup};
-use super::store::AnalyticsStore;
+use super::store::{AnalyticsStore, CellQuery, KeyDetail};
 use crate::model::{Actor, ProjectId};
 use crate::store::{AuditFilter, PageRequest, Store, StoreError};
 
@@ -49,10 +49,12 @@ macro_rules! analytics_store_test_suite {
             stored_events_keep_every_field,
             hour_and_day_cells_equal_the_fold_of_the_events,
             cells_follow_filters,
+            folds_give_the_fine_cells_merged_at_every_key_detail,
             cell_ranges_include_from_and_exclude_to,
             attach_by_id_and_client_id_updates_event_and_cells,
             attach_to_an_unknown_event_is_not_found,
             window_folds_the_raw_events,
+            experiment_window_folds_the_raw_events_per_arm,
             event_list_is_newest_first_filtered_and_paginated,
             prune_deletes_old_events_and_keeps_cells,
             prices_set_replace_delete_list_and_audit,
@@ -699,6 +701,145 @@ pub async fn cells_follow_filters(store: &dyn AnalyticsStore, _registry: &dyn St
     }
 }
 
+/// The part of a cell's key a fold at `detail` promises (the rest empty, version 0).
+fn detail_key(detail: KeyDetail, key: &CellKey) -> CellKey {
+    let mut out = CellKey {
+        bucket: key.bucket,
+        prompt_id: String::new(),
+        prompt: String::new(),
+        version: 0,
+        label: String::new(),
+        model: String::new(),
+        experiment: String::new(),
+        arm: String::new(),
+    };
+    match detail {
+        KeyDetail::Bucket => out,
+        KeyDetail::Prompt => {
+            out.prompt = key.prompt.clone();
+            out
+        }
+        KeyDetail::Full => key.clone(),
+    }
+}
+
+/// What a fold feeds, merged per (bucket, the key parts `detail` promises).
+async fn fold_merged(
+    store: &dyn AnalyticsStore,
+    project: &ProjectId,
+    query: &CellQuery<'_>,
+) -> BTreeMap<CellKey, Rollup> {
+    let mut merged: BTreeMap<CellKey, Rollup> = BTreeMap::new();
+    let detail = query.detail;
+    store
+        .fold_cells(project, query, &mut |key, rollup| {
+            merged
+                .entry(detail_key(detail, key))
+                .or_default()
+                .merge_encoded(rollup)
+        })
+        .await
+        .unwrap();
+    merged
+}
+
+/// Whatever cells a store feeds (fine cells or a roll-up level it keeps), merged per bucket
+/// and needed key parts they equal the fold of the events — after several batches and late
+/// judgements too — for every filter, range and key detail.
+pub async fn folds_give_the_fine_cells_merged_at_every_key_detail(
+    store: &dyn AnalyticsStore,
+    _registry: &dyn Store,
+) {
+    let p = pid("p1");
+    let events = varied_events(&p, 450, 23);
+    let mut stored = Vec::new();
+    for chunk in events.chunks(150) {
+        stored.extend(ingest_all(store, chunk.to_vec()).await);
+    }
+    // Late judgements move contributions inside every level.
+    let late = BTreeMap::from([("accuracy".to_owned(), 0.25), ("late".to_owned(), 2.0)]);
+    let thumbs_down = Feedback {
+        thumbs_up: Some(false),
+        rating: None,
+        comment: None,
+    };
+    for s in stored.iter_mut().step_by(7) {
+        store
+            .attach(&p, &EventRef::Id(s.id), &late, Some(&thumbs_down))
+            .await
+            .unwrap();
+        s.event.scores.extend(late.clone());
+        s.event.feedback = Some(thumbs_down.clone());
+    }
+    let events: Vec<EventRecord> = stored.into_iter().map(|s| s.event).collect();
+    // Noise in another project.
+    ingest_all(store, varied_events(&pid("p2"), 100, 24)).await;
+
+    let filters: Vec<(AnalyticsFilter, Keep)> = vec![
+        (AnalyticsFilter::default(), Box::new(|_: &EventRecord| true)),
+        (
+            AnalyticsFilter {
+                prompt: Some("b".into()),
+                ..Default::default()
+            },
+            Box::new(|e: &EventRecord| e.prompt == "b"),
+        ),
+        (
+            AnalyticsFilter {
+                prompt: Some("missing".into()),
+                ..Default::default()
+            },
+            Box::new(|_: &EventRecord| false),
+        ),
+        (
+            AnalyticsFilter {
+                model: Some("gpt-4o".into()),
+                ..Default::default()
+            },
+            Box::new(|e: &EventRecord| e.model == "gpt-4o"),
+        ),
+        (
+            AnalyticsFilter {
+                prompt: Some("a".into()),
+                experiment: Some("exp-1".into()),
+                ..Default::default()
+            },
+            Box::new(|e: &EventRecord| e.prompt == "a" && e.experiment.as_deref() == Some("exp-1")),
+        ),
+    ];
+    // The whole data, and a range that cuts it (bucket starts in [from, to)).
+    let ranges = [(far_past(), far_future()), (at(5 * 3600), at(30 * 3600))];
+    for (filter, keep) in &filters {
+        for granularity in [Granularity::Hour, Granularity::Day] {
+            for (from, to) in ranges {
+                for detail in [KeyDetail::Bucket, KeyDetail::Prompt, KeyDetail::Full] {
+                    let (lo, hi) = (from.unix_timestamp(), to.unix_timestamp());
+                    let mut expected: BTreeMap<CellKey, Rollup> = BTreeMap::new();
+                    for e in events.iter().filter(|e| keep(e)) {
+                        let key = key_of(granularity, e);
+                        if (lo..hi).contains(&key.bucket) {
+                            expected.entry(detail_key(detail, &key)).or_default().add(e);
+                        }
+                    }
+                    let query = CellQuery {
+                        granularity,
+                        from,
+                        to,
+                        filter,
+                        detail,
+                    };
+                    let actual = fold_merged(store, &p, &query).await;
+                    assert_cells_match(
+                        actual.into_iter().collect(),
+                        &expected,
+                        &format!("{filter:?} {granularity:?} {detail:?} {from}..{to}"),
+                    );
+                }
+            }
+        }
+    }
+}
+
 pub async fn cell_ranges_include_from_and_exclude_to(
     store: &dyn AnalyticsStore,
     _registry: &dyn Store,
@@ -937,6 +1078,67 @@ pub async fn window_folds_the_raw_events(store: &dyn AnalyticsStore, _registry: 
         .await
         .unwrap();
     assert_eq!(empty, Rollup::default());
+}
+
+pub async fn experiment_window_folds_the_raw_events_per_arm(
+    store: &dyn AnalyticsStore,
+    _registry: &dyn Store,
+) {
+    let p = pid("p1");
+    let events = varied_events(&p, 500, 31);
+    let mut stored = ingest_all(store, events).await;
+    // A late judgement is in the raw events too.
+    let late = BTreeMap::from([("accuracy".to_owned(), 0.75)]);
+    let s = stored
+        .iter_mut()
+        .find(|s| s.event.experiment.is_some())
+        .unwrap();
+    store
+        .attach(&p, &EventRef::Id(s.id), &late, None)
+        .await
+        .unwrap();
+    s.event.scores.extend(late);
+    ingest_all(store, varied_events(&pid("p2"), 100, 32)).await;
+
+    // Counts and moments only: the sketches are not promised.
+    let without_sketches = |r: &Rollup| {
+        let mut r = r.clone();
+        r.latency = Default::default();
+        r.ttft = Default::default();
+        r
+    };
+    for (from, to) in [
+        (far_past(), far_future()),
+        (at(3 * 3600 + 17), at(20 * 3600 - 1)),
+    ] {
+        let mut expected: BTreeMap<String, Rollup> = BTreeMap::new();
+        for e in stored.iter().map(|s| &s.event) {
+            if e.experiment.as_deref() == Some("exp-1") && e.at >= from && e.at < to {
+                expected.entry(e.arm.clone().unwrap()).or_default().add(e);
+            }
+        }
+        assert_eq!(expected.len(), 2, "both arms have events");
+        let actual = store
+            .experiment_window(&p, "exp-1", from, to)
+            .await
+            .unwrap();
+        assert_eq!(
+            actual.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>()
+        );
+        for (arm, rollup) in &expected {
+            assert_rollup_close(
+                &without_sketches(&actual[arm]),
+                &without_sketches(rollup),
+                &format!("arm {arm}, {from}..{to}"),
+            );
+        }
+    }
+    let none = store
+        .experiment_window(&p, "exp-missing", far_past(), far_future())
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 }
 
 pub async fn event_list_is_newest_first_filtered_and_paginated(

@@ -13,7 +13,7 @@ use time::{OffsetDateTime, UtcOffset};
 use super::metrics::metrics;
 use super::model::{CellKey, Granularity};
 use super::range::{DAY, HOUR, Range};
-use super::rollup::Rollup;
+use super::rollup::{Rollup, RollupDecodeError};
 use crate::error::Error;
 
 /// Most buckets one series may have (~417 days of hours, ~27 years of days).
@@ -187,38 +187,75 @@ pub fn plan_series(
     })
 }
 
+/// The buckets of a planned series, filled one cell at a time (HOUR cells, or what
+/// `cell_granularity` says); cells outside the range are ignored.
+#[derive(Debug)]
+pub struct SeriesFold<'p> {
+    plan: &'p SeriesPlan,
+    rollups: Vec<Rollup>,
+}
+
+impl<'p> SeriesFold<'p> {
+    pub fn new(plan: &'p SeriesPlan) -> SeriesFold<'p> {
+        SeriesFold {
+            plan,
+            rollups: vec![Rollup::default(); plan.buckets],
+        }
+    }
+
+    fn slot(&mut self, key: &CellKey) -> Option<&mut Rollup> {
+        let d = key.bucket - self.plan.range.from.unix_timestamp();
+        if d < 0 {
+            return None;
+        }
+        let i = usize::try_from(d / self.plan.interval.seconds()).ok()?;
+        self.rollups.get_mut(i)
+    }
+
+    /// Merge a cell into its bucket.
+    pub fn add(&mut self, key: &CellKey, rollup: &Rollup) {
+        if let Some(slot) = self.slot(key) {
+            slot.merge(rollup);
+        }
+    }
+
+    /// Merge an encoded cell into its bucket (see `Rollup::merge_encoded`).
+    pub fn add_encoded(&mut self, key: &CellKey, rollup: &[u8]) -> Result<(), RollupDecodeError> {
+        match self.slot(key) {
+            Some(slot) => slot.merge_encoded(rollup),
+            None => Ok(()),
+        }
+    }
+
+    pub fn finish(self) -> TimeSeries {
+        let plan = self.plan;
+        let size = plan.interval.seconds();
+        let buckets = self
+            .rollups
+            .iter()
+            .enumerate()
+            .map(|(i, r)| TimeBucket {
+                start: (plan.range.from + time::Duration::seconds(i as i64 * size))
+                    .to_offset(plan.offset),
+                metrics: metrics(r),
+            })
+            .collect();
+        TimeSeries {
+            interval: plan.interval.as_str().to_owned(),
+            utc_offset: format_utc_offset(plan.offset),
+            buckets,
+        }
+    }
+}
+
 /// Fill the planned buckets from cells (HOUR cells, or what `cell_granularity` says).
 /// Cells outside the range are ignored.
 pub fn build(plan: &SeriesPlan, cells: &[(CellKey, Rollup)]) -> TimeSeries {
-    let size = plan.interval.seconds();
-    let start = plan.range.from.unix_timestamp();
-    let mut rollups = vec![Rollup::default(); plan.buckets];
-    for (key, r) in cells {
-        let d = key.bucket - start;
-        if d < 0 {
-            continue;
-        }
-        if let Some(slot) = usize::try_from(d / size)
-            .ok()
-            .and_then(|i| rollups.get_mut(i))
-        {
-            slot.merge(r);
-        }
+    let mut fold = SeriesFold::new(plan);
+    for (key, rollup) in cells {
+        fold.add(key, rollup);
     }
-    let buckets = rollups
-        .iter()
-        .enumerate()
-        .map(|(i, r)| TimeBucket {
-            start: (plan.range.from + time::Duration::seconds(i as i64 * size))
-                .to_offset(plan.offset),
-            metrics: metrics(r),
-        })
-        .collect();
-    TimeSeries {
-        interval: plan.interval.as_str().to_owned(),
-        utc_offset: format_utc_offset(plan.offset),
-        buckets,
-    }
+    fold.finish()
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Top prompts: by use, by cost, by error rate and by worst feedback. Rates rank only
 //! prompts with enough data: one failure out of one call is not the worst prompt.
 
+use std::collections::BTreeMap;
+
 use promptstore_types::{ErrorCode, TopEntry};
 
 use super::metrics::{Dimension, group_rollups, metrics};
@@ -72,7 +74,16 @@ pub fn check_limit(limit: usize) -> Result<usize, Error> {
 /// The top `limit` prompts of the cells by `by`, highest value first; ties go to the
 /// prompt with more events, then by name.
 pub fn top(cells: &[(CellKey, Rollup)], by: TopBy, limit: usize) -> Vec<TopEntry> {
-    let mut ranked: Vec<(f64, String, Rollup)> = group_rollups(cells, &[Dimension::Prompt])
+    top_of(group_rollups(cells, &[Dimension::Prompt]), by, limit)
+}
+
+/// [`top`] of cells already grouped by prompt (a `GroupFold` of `[Dimension::Prompt]`).
+pub fn top_of(
+    by_prompt: BTreeMap<BTreeMap<String, String>, Rollup>,
+    by: TopBy,
+    limit: usize,
+) -> Vec<TopEntry> {
+    let mut ranked: Vec<(f64, String, Rollup)> = by_prompt
         .into_iter()
         .filter_map(|(key, r)| {
             let name = key.get("prompt").cloned().unwrap_or_default();

@@ -4,20 +4,22 @@
 //! evaluation. Ingestion itself is in the server (it owns the group-commit writer); the
 //! pure pieces it uses live in `crate::analytics`.
 
+use std::collections::HashMap;
+
 use promptstore_types as wire;
 use promptstore_types::ErrorCode;
 use time::OffsetDateTime;
 
 use crate::analytics::compare;
-use crate::analytics::metrics::{self, Dimension};
+use crate::analytics::metrics::{self, Dimension, GroupFold};
 use crate::analytics::model::{
     AlertEventRecord, AlertRuleRecord, AnalyticsFilter, CellKey, Granularity, StoredEvent,
 };
 use crate::analytics::range::{Range, align_to_hours, plan};
 use crate::analytics::recommend;
 use crate::analytics::rollup::Rollup;
-use crate::analytics::store::AnalyticsStore;
-use crate::analytics::timeseries::{self, Interval, plan_series};
+use crate::analytics::store::{AnalyticsStore, CellQuery, CellSink, KeyDetail};
+use crate::analytics::timeseries::{Interval, SeriesFold, plan_series};
 use crate::analytics::top::{self, TopBy};
 use crate::error::{Error, Result};
 use crate::model::Actor;
@@ -53,35 +55,79 @@ pub fn with_defaults(
     Ok((from, to))
 }
 
-/// The cells covering `range` once: DAY cells of its whole UTC days, HOUR cells of the
-/// edges (see `range::plan`).
-pub async fn range_cells(
+/// The cells covering `range` (see [`fold_range`]) merged across their buckets: one rollup
+/// per combination of dimensions, with bucket 0. For the readers that never look at the
+/// bucket (comparisons, recommendations): memory is one rollup per combination, however
+/// many hours and days the range holds.
+pub async fn range_combinations(
     store: &dyn AnalyticsStore,
     actor: &Actor,
     range: Range,
     filter: &AnalyticsFilter,
-) -> Result<(Vec<(CellKey, Rollup)>, Vec<(CellKey, Rollup)>)> {
-    let plan = plan(range);
-    let days = match plan.days {
-        Some(d) => {
-            store
-                .cells(&actor.project, Granularity::Day, d.from, d.to, filter)
-                .await?
-        }
-        None => Vec::new(),
-    };
-    let mut hours = Vec::new();
-    for h in plan.hours {
-        hours.extend(
-            store
-                .cells(&actor.project, Granularity::Hour, h.from, h.to, filter)
-                .await?,
-        );
-    }
-    Ok((days, hours))
+) -> Result<Vec<(CellKey, Rollup)>> {
+    let mut merged: HashMap<CellKey, Rollup> = HashMap::new();
+    // The lookup key, refilled for every cell: no allocation for a combination seen before.
+    let mut scratch: Option<CellKey> = None;
+    fold_range(
+        store,
+        actor,
+        range,
+        filter,
+        KeyDetail::Full,
+        &mut |key, rollup| {
+            let probe = scratch.get_or_insert_with(|| key.clone());
+            probe.clone_from(key);
+            probe.bucket = 0;
+            match merged.get_mut(probe) {
+                Some(slot) => slot.merge_encoded(rollup),
+                None => {
+                    let mut slot = Rollup::default();
+                    slot.merge_encoded(rollup)?;
+                    merged.insert(probe.clone(), slot);
+                    Ok(())
+                }
+            }
+        },
+    )
+    .await?;
+    // In key order, as the cells were read before, so that every answer is the same.
+    let mut cells: Vec<(CellKey, Rollup)> = merged.into_iter().collect();
+    cells.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(cells)
 }
 
-/// Metrics of a range, with one group per combination of `dims` when given.
+/// Feed the cells covering `range` once to `sink` (DAY cells of its whole UTC days, HOUR
+/// cells of the edges, see `range::plan`), read with the key `detail` the sink needs.
+pub async fn fold_range(
+    store: &dyn AnalyticsStore,
+    actor: &Actor,
+    range: Range,
+    filter: &AnalyticsFilter,
+    detail: KeyDetail,
+    sink: &mut CellSink<'_>,
+) -> Result<()> {
+    let plan = plan(range);
+    let reads = plan
+        .days
+        .map(|d| (Granularity::Day, d))
+        .into_iter()
+        .chain(plan.hours.into_iter().map(|h| (Granularity::Hour, h)));
+    for (granularity, piece) in reads {
+        let query = CellQuery {
+            granularity,
+            from: piece.from,
+            to: piece.to,
+            filter,
+            detail,
+        };
+        store.fold_cells(&actor.project, &query, sink).await?;
+    }
+    Ok(())
+}
+
+/// Metrics of a range, with one group per combination of `dims` when given. The cells are
+/// folded as they are read (memory: one rollup per group), from a roll-up level when the
+/// filter and the grouping allow (see `KeyDetail`).
 pub async fn summary(
     store: &dyn AnalyticsStore,
     actor: &Actor,
@@ -89,8 +135,13 @@ pub async fn summary(
     filter: &AnalyticsFilter,
     dims: &[Dimension],
 ) -> Result<wire::Summary> {
-    let (days, hours) = range_cells(store, actor, range, filter).await?;
-    Ok(metrics::summary(range, &days, &hours, dims))
+    let mut groups = GroupFold::new(dims);
+    let detail = groups.detail();
+    fold_range(store, actor, range, filter, detail, &mut |key, rollup| {
+        groups.add_encoded(key, rollup)
+    })
+    .await?;
+    Ok(metrics::summary_of(range, groups))
 }
 
 // ---- conversions to the wire ---------------------------------------------------------
@@ -160,16 +211,20 @@ pub async fn timeseries(
     filter: &AnalyticsFilter,
 ) -> Result<wire::TimeSeries> {
     let plan = plan_series(interval, offset, from, to)?;
-    let cells = store
-        .cells(
-            &actor.project,
-            plan.cell_granularity(),
-            plan.range.from,
-            plan.range.to,
-            filter,
-        )
+    let mut series = SeriesFold::new(&plan);
+    let query = CellQuery {
+        granularity: plan.cell_granularity(),
+        from: plan.range.from,
+        to: plan.range.to,
+        filter,
+        detail: KeyDetail::Bucket,
+    };
+    store
+        .fold_cells(&actor.project, &query, &mut |key, rollup| {
+            series.add_encoded(key, rollup)
+        })
         .await?;
-    Ok(timeseries::build(&plan, &cells))
+    Ok(series.finish())
 }
 
 /// How version `b` of `prompt` differs from version `a` over the range.
@@ -185,8 +240,7 @@ pub async fn compare_versions(
         prompt: Some(prompt.to_owned()),
         ..AnalyticsFilter::default()
     };
-    let (mut cells, hours) = range_cells(store, actor, range, &filter).await?;
-    cells.extend(hours);
+    let cells = range_combinations(store, actor, range, &filter).await?;
     Ok(compare::compare_cells(prompt, a, b, &cells))
 }
 
@@ -199,9 +253,18 @@ pub async fn top(
     range: Range,
 ) -> Result<Vec<wire::TopEntry>> {
     let limit = top::check_limit(limit)?;
-    let (mut cells, hours) = range_cells(store, actor, range, &AnalyticsFilter::default()).await?;
-    cells.extend(hours);
-    Ok(top::top(&cells, by, limit))
+    let mut groups = GroupFold::new(&[Dimension::Prompt]);
+    let all = AnalyticsFilter::default();
+    fold_range(
+        store,
+        actor,
+        range,
+        &all,
+        groups.detail(),
+        &mut |key, rollup| groups.add_encoded(key, rollup),
+    )
+    .await?;
+    Ok(top::top_of(groups.into_rollups(), by, limit))
 }
 
 /// Rule-based recommendations over the range; trends compare it with the period of the
@@ -212,23 +275,15 @@ pub async fn recommendations(
     range: Range,
 ) -> Result<Vec<wire::Recommendation>> {
     let all = AnalyticsFilter::default();
-    let (mut current, hours) = range_cells(store, actor, range, &all).await?;
-    current.extend(hours);
+    let current = range_combinations(store, actor, range, &all).await?;
     let length = range.to - range.from;
     let previous = match range.from.checked_sub(length) {
         Some(from) => {
-            let (mut cells, hours) = range_cells(
-                store,
-                actor,
-                Range {
-                    from,
-                    to: range.from,
-                },
-                &all,
-            )
-            .await?;
-            cells.extend(hours);
-            cells
+            let before = Range {
+                from,
+                to: range.from,
+            };
+            range_combinations(store, actor, before, &all).await?
         }
         // Before the earliest date there is nothing to compare with.
         None => Vec::new(),

@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 use crate::analytics::model::{AnalyticsFilter, Granularity};
 use crate::analytics::range::{Range, plan};
 use crate::analytics::rollup::Rollup;
-use crate::analytics::store::AnalyticsStore;
+use crate::analytics::store::{AnalyticsStore, CellQuery, KeyDetail};
 use crate::error::{Error, Result};
 use crate::experiments::definition::{validate_definition, validate_update_arms};
 use crate::experiments::lifecycle::{check_change, check_delete, manual_conclusion};
@@ -580,7 +580,8 @@ pub async fn apply_conclusion(
 /// What the results of an experiment are computed from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultsData {
-    /// Per arm name: the fold of its events since `from`.
+    /// Per arm name: the fold of its events since `from`, counts and moments only (what
+    /// results use): the latency and TTFT sketches are left empty.
     pub rollups: BTreeMap<String, Rollup>,
     /// Units first exposed per arm in the current phase.
     pub exposures: BTreeMap<String, u64>,
@@ -606,9 +607,9 @@ fn hour_ceil(at: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// Gather an experiment's data: every arm's events from the start of the current phase (or
-/// of the experiment with `all_phases`) to `now` or the end — whole hours from the hourly
-/// aggregate cells, the partial first hour from the raw events — and the current phase's
-/// exposures. A draft has no data (empty rollups).
+/// of the experiment with `all_phases`) to `now` or the end — whole hours from the aggregate
+/// cells (whole UTC days from day cells), the partial first hour from the raw events — and
+/// the current phase's exposures. A draft has no data (empty rollups).
 pub async fn results_data(
     analytics: &dyn AnalyticsStore,
     record: &ExperimentRecord,
@@ -654,27 +655,38 @@ pub async fn results_data(
             .into_iter()
             .chain(whole.hours.into_iter().map(|h| (Granularity::Hour, h)));
         for (granularity, range) in reads {
-            let cells = analytics
-                .cells(project, granularity, range.from, range.to, &filter)
+            let query = CellQuery {
+                granularity,
+                from: range.from,
+                to: range.to,
+                filter: &filter,
+                detail: KeyDetail::Full,
+            };
+            // Results read counts and moments only: the sketches are not even merged.
+            analytics
+                .fold_cells(
+                    project,
+                    &query,
+                    &mut |key, rollup| match rollups.get_mut(&key.arm) {
+                        Some(arm) => arm.merge_encoded_counts(rollup),
+                        None => Ok(()),
+                    },
+                )
                 .await?;
-            for (key, rollup) in &cells {
-                if let Some(arm) = rollups.get_mut(&key.arm) {
-                    arm.merge(rollup);
-                }
-            }
         }
     }
     let partial_to = whole_from.min(to);
     if from < partial_to {
+        let partial = analytics
+            .experiment_window(project, &record.id, from, partial_to)
+            .await?;
         for (name, rollup) in &mut rollups {
-            let arm_filter = AnalyticsFilter {
-                arm: Some(name.clone()),
-                ..filter.clone()
-            };
-            let partial = analytics
-                .window(project, &arm_filter, from, partial_to)
-                .await?;
-            rollup.merge(&partial);
+            if let Some(part) = partial.get(name) {
+                // Without its sketches too, so every arm's rollup is alike.
+                rollup
+                    .merge_encoded_counts(&part.encode())
+                    .map_err(|e| StoreError::Backend(format!("a partial rollup: {e}")))?;
+            }
         }
     }
     let exposures = if record.phase > 0 {

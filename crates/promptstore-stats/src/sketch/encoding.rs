@@ -45,45 +45,124 @@ impl QuantileSketch {
 
     /// Decode bytes written by [`to_bytes`](Self::to_bytes), checking every invariant.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SketchError> {
-        let mut r = Reader { bytes, pos: 0 };
-        let version = *bytes.first().ok_or(SketchError::EmptyEncoding)?;
-        r.pos = 1;
-        if version != VERSION {
-            return Err(SketchError::UnsupportedVersion(version));
-        }
-        let alpha = r.f64()?;
-        if !(MIN_RELATIVE_ACCURACY..=MAX_RELATIVE_ACCURACY).contains(&alpha) {
-            return Err(SketchError::InvalidAccuracy(alpha));
-        }
-        let mut sketch = QuantileSketch::empty(alpha);
-        sketch.zero_count = r.varint()?;
-        let (sum, min, max) = (r.f64()?, r.f64()?, r.f64()?);
-        let mut count = sketch.zero_count;
-        sketch.positive = r.store(&mut count)?;
-        sketch.negative = r.store(&mut count)?;
-        if r.pos != bytes.len() {
-            return Err(SketchError::TrailingBytes(bytes.len() - r.pos));
-        }
-        if count == 0 {
-            if sum != 0.0 || min != f64::INFINITY || max != f64::NEG_INFINITY {
-                return Err(SketchError::Malformed(
-                    "empty sketch with a sum, min or max",
-                ));
-            }
-        } else {
-            if !(sum.is_finite() && min.is_finite() && max.is_finite()) {
-                return Err(SketchError::Malformed("sum, min or max is not finite"));
-            }
-            if min > max {
-                return Err(SketchError::Malformed("min is greater than max"));
-            }
-        }
-        sketch.count = count;
-        sketch.sum = sum;
-        sketch.min = min;
-        sketch.max = max;
+        let mut positive = BTreeMap::new();
+        let mut negative = BTreeMap::new();
+        let header = parse(bytes, |negative_side, index, count| {
+            let store = if negative_side {
+                &mut negative
+            } else {
+                &mut positive
+            };
+            store.insert(index, count);
+        })?;
+        let mut sketch = QuantileSketch::empty(header.alpha);
+        sketch.positive = positive;
+        sketch.negative = negative;
+        sketch.zero_count = header.zero_count;
+        sketch.count = header.count;
+        sketch.sum = header.sum;
+        sketch.min = header.min;
+        sketch.max = header.max;
         Ok(sketch)
     }
+
+    /// Check an encoding written by [`to_bytes`](Self::to_bytes) as
+    /// [`from_bytes`](Self::from_bytes) does, without building the sketch; returns its
+    /// relative accuracy and count.
+    pub fn inspect_bytes(bytes: &[u8]) -> Result<(f64, u64), SketchError> {
+        let header = parse(bytes, |_, _, _| {})?;
+        Ok((header.alpha, header.count))
+    }
+
+    /// Fold an encoded sketch in: the same as `merge(&from_bytes(bytes)?)`, without building
+    /// the sketch (no allocation but for buckets new to `self`). On error `self` is unchanged.
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(), SketchError> {
+        // Check everything first, so that a corrupt encoding cannot leave a half merge.
+        let header = parse(bytes, |_, _, _| {})?;
+        if header.alpha != self.alpha {
+            return Err(SketchError::AccuracyMismatch {
+                left: self.alpha,
+                right: header.alpha,
+            });
+        }
+        let count = self
+            .count
+            .checked_add(header.count)
+            .ok_or(SketchError::CountOverflow)?;
+        let (positive, negative) = (&mut self.positive, &mut self.negative);
+        parse(bytes, |negative_side, index, c| {
+            let store = if negative_side {
+                &mut *negative
+            } else {
+                &mut *positive
+            };
+            *store.entry(index).or_insert(0) += c;
+        })?;
+        self.zero_count += header.zero_count;
+        self.count = count;
+        if header.count > 0 {
+            self.sum += header.sum;
+            self.min = self.min.min(header.min);
+            self.max = self.max.max(header.max);
+        }
+        Ok(())
+    }
+}
+
+/// The fixed part of an encoded sketch, and its total count.
+struct Header {
+    alpha: f64,
+    zero_count: u64,
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+/// Walk an encoding, checking every invariant, and hand each bucket (negative side?,
+/// index, count) to `bucket` in encoded order. `bucket` may have been called when an error
+/// is returned: callers that must not see a corrupt encoding's buckets parse twice.
+fn parse(bytes: &[u8], mut bucket: impl FnMut(bool, i32, u64)) -> Result<Header, SketchError> {
+    let mut r = Reader { bytes, pos: 0 };
+    let version = *bytes.first().ok_or(SketchError::EmptyEncoding)?;
+    r.pos = 1;
+    if version != VERSION {
+        return Err(SketchError::UnsupportedVersion(version));
+    }
+    let alpha = r.f64()?;
+    if !(MIN_RELATIVE_ACCURACY..=MAX_RELATIVE_ACCURACY).contains(&alpha) {
+        return Err(SketchError::InvalidAccuracy(alpha));
+    }
+    let zero_count = r.varint()?;
+    let (sum, min, max) = (r.f64()?, r.f64()?, r.f64()?);
+    let mut count = zero_count;
+    r.store(&mut count, |i, c| bucket(false, i, c))?;
+    r.store(&mut count, |i, c| bucket(true, i, c))?;
+    if r.pos != bytes.len() {
+        return Err(SketchError::TrailingBytes(bytes.len() - r.pos));
+    }
+    if count == 0 {
+        if sum != 0.0 || min != f64::INFINITY || max != f64::NEG_INFINITY {
+            return Err(SketchError::Malformed(
+                "empty sketch with a sum, min or max",
+            ));
+        }
+    } else {
+        if !(sum.is_finite() && min.is_finite() && max.is_finite()) {
+            return Err(SketchError::Malformed("sum, min or max is not finite"));
+        }
+        if min > max {
+            return Err(SketchError::Malformed("min is greater than max"));
+        }
+    }
+    Ok(Header {
+        alpha,
+        zero_count,
+        count,
+        sum,
+        min,
+        max,
+    })
 }
 
 struct Reader<'a> {
@@ -127,8 +206,12 @@ impl Reader<'_> {
         Err(SketchError::Malformed("varint longer than 10 bytes"))
     }
 
-    /// One bucket store; adds its counts to `count`.
-    fn store(&mut self, count: &mut u64) -> Result<BTreeMap<i32, u64>, SketchError> {
+    /// One bucket store: each (index, count) goes to `bucket`; adds the counts to `count`.
+    fn store(
+        &mut self,
+        count: &mut u64,
+        mut bucket: impl FnMut(i32, u64),
+    ) -> Result<(), SketchError> {
         let len = self.varint()?;
         // Each bucket takes at least 2 bytes: a corrupt length cannot make us loop long.
         if len > (self.bytes.len() - self.pos) as u64 / 2 {
@@ -136,7 +219,6 @@ impl Reader<'_> {
                 "bucket count exceeds the encoded size",
             ));
         }
-        let mut store = BTreeMap::new();
         let mut previous = 0i64;
         for k in 0..len {
             let delta = unzigzag(self.varint()?);
@@ -152,10 +234,10 @@ impl Reader<'_> {
                 return Err(SketchError::Malformed("empty bucket"));
             }
             *count = count.checked_add(c).ok_or(SketchError::CountOverflow)?;
-            store.insert(index, c);
+            bucket(index, c);
             previous = i64::from(index);
         }
-        Ok(store)
+        Ok(())
     }
 }
 
@@ -238,6 +320,53 @@ mod tests {
                 let _ = QuantileSketch::from_bytes(&c);
             }
         }
+    }
+
+    #[test]
+    fn merging_encoded_equals_merging_decoded() {
+        let mut other = QuantileSketch::default();
+        for v in [2.0, 3.5, 250.0, -7.0, 0.0, 9e5] {
+            other.insert(v).unwrap();
+        }
+        for base in [QuantileSketch::default(), sample()] {
+            for add in [QuantileSketch::default(), sample(), other.clone()] {
+                let mut want = base.clone();
+                want.merge(&add).unwrap();
+                let mut got = base.clone();
+                got.merge_bytes(&add.to_bytes()).unwrap();
+                assert_eq!(got, want);
+            }
+        }
+        let bytes = sample().to_bytes();
+        assert_eq!(
+            QuantileSketch::inspect_bytes(&bytes),
+            Ok((0.01, sample().count()))
+        );
+    }
+
+    #[test]
+    fn merging_a_corrupt_encoding_changes_nothing() {
+        let good = sample().to_bytes();
+        let base = sample();
+        for cut in 1..good.len() {
+            let mut s = base.clone();
+            assert!(s.merge_bytes(&good[..cut]).is_err(), "cut at {cut}");
+            assert_eq!(s, base);
+        }
+        // A bucket delta that goes backwards, after valid buckets were read.
+        let mut out_of_order = good.clone();
+        let at = out_of_order.len() - 3;
+        out_of_order[at] = 0x03;
+        let mut s = base.clone();
+        if s.merge_bytes(&out_of_order).is_err() {
+            assert_eq!(s, base);
+        }
+        let mut s = QuantileSketch::new(0.02).unwrap();
+        assert!(matches!(
+            s.merge_bytes(&good),
+            Err(SketchError::AccuracyMismatch { .. })
+        ));
+        assert!(s.is_empty());
     }
 
     #[test]

@@ -1,15 +1,23 @@
 //! Aggregate cells: bucketing, the cell key of an event, reading and upserting encoded
-//! rollups, and the range query dashboards run. Hour and day cells live in two tables of
-//! the same shape; `Granularity` picks the table.
+//! rollups, the roll-up levels kept beside them, and the range queries dashboards run. Hour
+//! and day cells live in two tables of the same shape; `Granularity` picks the table.
+//!
+//! Architecture invariant: every write of fine cells (`merge_into`, `replace_judgements`)
+//! writes the same change to the roll-up levels (`rollups_hour`, `rollups_day`: per project,
+//! per prompt name) in the same transaction, so a level cell always equals the merge of the
+//! fine cells it covers. Only `fold` reads the levels, when the query needs no finer key.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
+use futures_util::TryStreamExt;
 use promptstore_core::analytics::model::{AnalyticsFilter, CellKey, EventRecord, Granularity};
 use promptstore_core::analytics::rollup::Rollup;
+use promptstore_core::analytics::store::{CellQuery, CellSink, KeyDetail};
 use promptstore_core::model::ProjectId;
 use promptstore_core::store::StoreError;
-use sqlx::{AssertSqlSafe, SqliteConnection};
+use promptstore_types::Feedback;
+use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
 use super::filter::{Conditions, Param, bind_all_as};
@@ -197,6 +205,13 @@ pub(crate) async fn merge_into(
     granularity: Granularity,
     fresh: HashMap<ProjectCell, Rollup>,
 ) -> Result<(), StoreError> {
+    let mut levels: HashMap<LevelKey, Rollup> = HashMap::new();
+    for ((project, key), rollup) in &fresh {
+        for level in level_keys(project, key) {
+            levels.entry(level).or_default().merge(rollup);
+        }
+    }
+    merge_levels(conn, granularity, levels).await?;
     let keys: Vec<&ProjectCell> = fresh.keys().collect();
     let mut stored = read_cells(conn, granularity, &keys).await?;
     let merged: Vec<(ProjectCell, Rollup)> = fresh
@@ -210,6 +225,349 @@ pub(crate) async fn merge_into(
         })
         .collect();
     write_cells(conn, granularity, merged).await
+}
+
+// ---- roll-up levels ----------------------------------------------------------------------
+
+/// Level 0: one cell per project and bucket (prompt `''`).
+const LEVEL_PROJECT: i64 = 0;
+/// Level 1: one cell per project, prompt name and bucket.
+const LEVEL_PROMPT: i64 = 1;
+
+/// A roll-up level cell: (project, level, prompt name or `''`, bucket).
+type LevelKey = (String, i64, String, i64);
+
+fn level_table(granularity: Granularity) -> &'static str {
+    match granularity {
+        Granularity::Hour => "rollups_hour",
+        Granularity::Day => "rollups_day",
+    }
+}
+
+/// The level cells a fine cell counts in.
+fn level_keys(project: &str, key: &CellKey) -> [LevelKey; 2] {
+    [
+        (project.to_owned(), LEVEL_PROJECT, String::new(), key.bucket),
+        (
+            project.to_owned(),
+            LEVEL_PROMPT,
+            key.prompt.clone(),
+            key.bucket,
+        ),
+    ]
+}
+
+fn read_levels_sql(table: &str) -> String {
+    format!(
+        "SELECT c.project, c.level, c.prompt, c.bucket, c.rollup FROM json_each(?1) AS j \
+         CROSS JOIN {table} AS c ON c.project = j.value ->> 0 AND c.level = j.value ->> 1 \
+         AND c.prompt = j.value ->> 2 AND c.bucket = j.value ->> 3"
+    )
+}
+
+static READ_LEVELS_HOUR: LazyLock<String> = LazyLock::new(|| read_levels_sql("rollups_hour"));
+static READ_LEVELS_DAY: LazyLock<String> = LazyLock::new(|| read_levels_sql("rollups_day"));
+
+fn upsert_levels(table: &str) -> MultiRow {
+    MultiRow::new(
+        &format!("INSERT INTO {table} (project, level, prompt, bucket, rollup)"),
+        5,
+        "ON CONFLICT (project, level, prompt, bucket) DO UPDATE SET rollup = excluded.rollup",
+    )
+}
+
+static UPSERT_LEVELS_HOUR: LazyLock<MultiRow> = LazyLock::new(|| upsert_levels("rollups_hour"));
+static UPSERT_LEVELS_DAY: LazyLock<MultiRow> = LazyLock::new(|| upsert_levels("rollups_day"));
+
+/// The stored level cells among `keys` (those that exist), encoded, in one statement.
+async fn read_levels(
+    conn: &mut SqliteConnection,
+    granularity: Granularity,
+    keys: &[&LevelKey],
+) -> Result<HashMap<LevelKey, Vec<u8>>, StoreError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let json: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|(project, level, prompt, bucket)| serde_json::json!([project, level, prompt, bucket]))
+        .collect();
+    let sql = match granularity {
+        Granularity::Hour => READ_LEVELS_HOUR.as_str(),
+        Granularity::Day => READ_LEVELS_DAY.as_str(),
+    };
+    let rows: Vec<(String, i64, String, i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(to_json_text("level keys", &json)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(rows
+        .into_iter()
+        .map(|(project, level, prompt, bucket, rollup)| ((project, level, prompt, bucket), rollup))
+        .collect())
+}
+
+/// Create or replace the given level cells.
+async fn write_levels(
+    conn: &mut SqliteConnection,
+    granularity: Granularity,
+    cells: Vec<(LevelKey, Rollup)>,
+) -> Result<(), StoreError> {
+    let statements = match granularity {
+        Granularity::Hour => &*UPSERT_LEVELS_HOUR,
+        Granularity::Day => &*UPSERT_LEVELS_DAY,
+    };
+    let mut cells = cells.into_iter();
+    for (n, sql) in statements.plan(cells.len()) {
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for ((project, level, prompt, bucket), rollup) in cells.by_ref().take(n) {
+            q = q
+                .bind(project)
+                .bind(level)
+                .bind(prompt)
+                .bind(bucket)
+                .bind(rollup.encode());
+        }
+        q.execute(&mut *conn).await.map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Fold `fresh` into the stored level cells: read the touched ones, merge, write back.
+async fn merge_levels(
+    conn: &mut SqliteConnection,
+    granularity: Granularity,
+    fresh: HashMap<LevelKey, Rollup>,
+) -> Result<(), StoreError> {
+    let keys: Vec<&LevelKey> = fresh.keys().collect();
+    let stored = read_levels(conn, granularity, &keys).await?;
+    let mut merged = Vec::with_capacity(fresh.len());
+    for (key, mut rollup) in fresh {
+        if let Some(bytes) = stored.get(&key) {
+            rollup
+                .merge_encoded(bytes)
+                .map_err(|e| corrupt("roll-up level cell", e))?;
+        }
+        merged.push((key, rollup));
+    }
+    write_levels(conn, granularity, merged).await
+}
+
+/// Late judgements of a stored event: adjust its hour and day cells, and their roll-up level
+/// cells, by the difference (`Rollup::replace_judgements`). Part of the caller's transaction.
+pub(crate) async fn replace_judgements(
+    conn: &mut SqliteConnection,
+    project: &ProjectId,
+    event_id: i64,
+    event: &EventRecord,
+    old: (&BTreeMap<String, f64>, Option<&Feedback>),
+    new: (&BTreeMap<String, f64>, Option<&Feedback>),
+) -> Result<(), StoreError> {
+    let missing = |granularity: Granularity, what: &str| {
+        corrupt(
+            "aggregate cells",
+            format!("event {event_id} has no {granularity:?} {what}"),
+        )
+    };
+    for granularity in [Granularity::Hour, Granularity::Day] {
+        let key = (project.0.clone(), cell_key(granularity, event));
+        let mut cells = read_cells(conn, granularity, &[&key]).await?;
+        let mut rollup = cells
+            .remove(&key)
+            .ok_or_else(|| missing(granularity, "cell"))?;
+        rollup.replace_judgements(old.0, old.1, new.0, new.1);
+        let levels = level_keys(&project.0, &key.1);
+        write_cells(conn, granularity, vec![(key, rollup)]).await?;
+
+        let stored = read_levels(conn, granularity, &levels.iter().collect::<Vec<_>>()).await?;
+        let mut adjusted = Vec::with_capacity(levels.len());
+        for level in levels {
+            let bytes = stored
+                .get(&level)
+                .ok_or_else(|| missing(granularity, "roll-up level cell"))?;
+            let mut rollup = Rollup::decode(bytes).map_err(|e| corrupt("roll-up level cell", e))?;
+            rollup.replace_judgements(old.0, old.1, new.0, new.1);
+            adjusted.push((level, rollup));
+        }
+        write_levels(conn, granularity, adjusted).await?;
+    }
+    Ok(())
+}
+
+/// Compute the roll-up levels from the fine cells when migration 4 found cells written
+/// before the levels existed: one `BEGIN IMMEDIATE` transaction, one bucket at a time (memory:
+/// one bucket's level cells). Nothing to do on every later open.
+pub(crate) async fn backfill_levels(write: &SqlitePool) -> Result<(), StoreError> {
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM rollup_levels_backfill")
+        .fetch_one(write)
+        .await
+        .map_err(backend)?;
+    if pending == 0 {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let mut tx = crate::tx::begin(write).await?;
+    let result = async {
+        let mut cells = 0u64;
+        for granularity in [Granularity::Hour, Granularity::Day] {
+            let levels = level_table(granularity);
+            let fine = table(granularity);
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {levels}")))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let buckets: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT DISTINCT project, bucket FROM {fine} ORDER BY project, bucket"
+            )))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+            for (project, bucket) in buckets {
+                let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT prompt, rollup FROM {fine} WHERE project = ? AND bucket = ?"
+                )))
+                .bind(&project)
+                .bind(bucket)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+                let mut folded: HashMap<LevelKey, Rollup> = HashMap::new();
+                for (prompt, bytes) in &rows {
+                    for key in [
+                        (project.clone(), LEVEL_PROJECT, String::new(), bucket),
+                        (project.clone(), LEVEL_PROMPT, prompt.clone(), bucket),
+                    ] {
+                        folded
+                            .entry(key)
+                            .or_default()
+                            .merge_encoded(bytes)
+                            .map_err(|e| corrupt("aggregate cell", e))?;
+                    }
+                }
+                cells += rows.len() as u64;
+                write_levels(&mut tx, granularity, folded.into_iter().collect()).await?;
+            }
+        }
+        sqlx::query("DELETE FROM rollup_levels_backfill")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        Ok(cells)
+    }
+    .await;
+    let cells = crate::tx::finish(tx, result).await?;
+    tracing::info!(
+        cells,
+        ms = started.elapsed().as_millis() as u64,
+        "roll-up levels computed from the existing cells"
+    );
+    Ok(())
+}
+
+/// The roll-up level that answers `query`, if any: the filter names nothing finer than the
+/// prompt, and the query needs nothing finer than the level keeps.
+fn level_for(query: &CellQuery<'_>) -> Option<i64> {
+    let f = query.filter;
+    let only_prompt = f.version.is_none()
+        && f.label.is_none()
+        && f.model.is_none()
+        && f.experiment.is_none()
+        && f.arm.is_none();
+    if !only_prompt {
+        return None;
+    }
+    match query.detail {
+        KeyDetail::Bucket if f.prompt.is_none() => Some(LEVEL_PROJECT),
+        KeyDetail::Bucket | KeyDetail::Prompt => Some(LEVEL_PROMPT),
+        KeyDetail::Full => None,
+    }
+}
+
+/// Feed the cells `query` names to `sink` row by row (see `AnalyticsStore::fold_cells`): from
+/// a roll-up level when one answers it, from the fine cells otherwise.
+pub(crate) async fn fold(
+    conn: &mut SqliteConnection,
+    project: &ProjectId,
+    query: &CellQuery<'_>,
+    sink: &mut CellSink<'_>,
+) -> Result<(), StoreError> {
+    let mut c = Conditions::new();
+    c.push("c.project = ?", [Param::Text(project.0.clone())]);
+    let level = level_for(query);
+    let sql = match level {
+        Some(level) => {
+            c.push("c.level = ?", [Param::Int(level)]);
+            if let Some(prompt) = &query.filter.prompt {
+                c.push("c.prompt = ?", [Param::Text(prompt.clone())]);
+            }
+            c.push(
+                "c.bucket >= ? AND c.bucket < ?",
+                [
+                    Param::Int(ceil_seconds(query.from)),
+                    Param::Int(ceil_seconds(query.to)),
+                ],
+            );
+            format!(
+                "SELECT c.bucket, c.prompt, c.rollup FROM {} AS c {}",
+                level_table(query.granularity),
+                c.where_sql()
+            )
+        }
+        None => {
+            c.push(
+                "c.bucket >= ? AND c.bucket < ?",
+                [
+                    Param::Int(ceil_seconds(query.from)),
+                    Param::Int(ceil_seconds(query.to)),
+                ],
+            );
+            c.filter("c", query.filter, false);
+            format!(
+                "SELECT c.bucket, c.prompt, c.rollup, c.prompt_id, c.version, c.label, c.model, \
+                 c.experiment, c.arm FROM {} AS c {}",
+                table(query.granularity),
+                c.where_sql()
+            )
+        }
+    };
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for p in c.params() {
+        q = match p {
+            Param::Text(s) => q.bind(s.clone()),
+            Param::Int(n) => q.bind(*n),
+        };
+    }
+    // One key, refilled for every row: no allocation per cell once its strings have grown.
+    let mut key = CellKey {
+        bucket: 0,
+        prompt_id: String::new(),
+        prompt: String::new(),
+        version: 0,
+        label: String::new(),
+        model: String::new(),
+        experiment: String::new(),
+        arm: String::new(),
+    };
+    let set = |slot: &mut String, value: &str| {
+        slot.clear();
+        slot.push_str(value);
+    };
+    let mut rows = q.fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await.map_err(backend)? {
+        key.bucket = row.try_get(0).map_err(backend)?;
+        set(&mut key.prompt, row.try_get(1).map_err(backend)?);
+        if level.is_none() {
+            set(&mut key.prompt_id, row.try_get(3).map_err(backend)?);
+            key.version = to_u32("cell version", row.try_get(4).map_err(backend)?)?;
+            set(&mut key.label, row.try_get(5).map_err(backend)?);
+            set(&mut key.model, row.try_get(6).map_err(backend)?);
+            set(&mut key.experiment, row.try_get(7).map_err(backend)?);
+            set(&mut key.arm, row.try_get(8).map_err(backend)?);
+        }
+        let rollup: &[u8] = row.try_get(2).map_err(backend)?;
+        sink(&key, rollup).map_err(|e| corrupt("aggregate cell", e))?;
+    }
+    Ok(())
 }
 
 /// Seconds `s` such that `s * 1000 ms` is at or after `t` (bucket starts are whole seconds).

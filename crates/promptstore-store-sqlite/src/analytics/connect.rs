@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "exposures",
         include_str!("../../migrations/analytics/0002_exposures.sql"),
     ),
+    (
+        4,
+        "rollup levels",
+        include_str!("../../migrations/analytics/0004_rollup_levels.sql"),
+    ),
 ];
 
 pub(crate) struct Pools {
@@ -98,6 +103,8 @@ pub(crate) async fn open(path: &Path) -> Result<Pools, StoreError> {
             path.display()
         ))
     })?;
+    // Roll-up levels of a file that had cells before they existed (migration 4).
+    super::cells::backfill_levels(&write).await?;
     let read = SqlitePoolOptions::new()
         .max_connections(READ_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::TryStreamExt as _;
-use promptstore_core::analytics::model::{AnalyticsFilter, EventRef, Granularity, StoredEvent};
+use promptstore_core::analytics::model::{AnalyticsFilter, EventRef, StoredEvent};
 use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::model::ProjectId;
 use promptstore_core::store::{Page, PageRequest, StoreError};
@@ -14,11 +14,10 @@ use promptstore_types::Feedback;
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
-use super::cells::{cell_key, read_cells, write_cells};
 use super::filter::{Conditions, Param, bind_all_as};
 use super::rows::{EVENT_COLUMNS, EventRow, feedback_text, scores_text};
 use crate::codec::{into_page, page_limit};
-use crate::error::{backend, corrupt};
+use crate::error::backend;
 
 /// Events deleted per retention transaction: small enough that an ingest waiting for the
 /// writer is delayed by milliseconds, not seconds.
@@ -185,23 +184,16 @@ pub(crate) async fn attach(
         .await
         .map_err(backend)?;
 
-    for granularity in [Granularity::Hour, Granularity::Day] {
-        let key = (project.0.clone(), cell_key(granularity, &stored.event));
-        let mut cells = read_cells(conn, granularity, &[&key]).await?;
-        let mut rollup = cells.remove(&key).ok_or_else(|| {
-            corrupt(
-                "aggregate cells",
-                format!("event {} has no {granularity:?} cell", stored.id),
-            )
-        })?;
-        rollup.replace_judgements(
-            &old_scores,
-            old_feedback.as_ref(),
-            &new_scores,
-            new_feedback.as_ref(),
-        );
-        write_cells(conn, granularity, vec![(key, rollup)]).await?;
-    }
+    // The cells and their roll-up levels, by the difference.
+    super::cells::replace_judgements(
+        conn,
+        project,
+        stored.id,
+        &stored.event,
+        (&old_scores, old_feedback.as_ref()),
+        (&new_scores, new_feedback.as_ref()),
+    )
+    .await?;
 
     stored.event.scores = new_scores;
     stored.event.feedback = new_feedback;

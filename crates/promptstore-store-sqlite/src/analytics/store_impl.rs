@@ -11,7 +11,7 @@ use promptstore_core::analytics::model::{
     EventRef, Granularity, IngestOutcome, PriceRecord, StoredEvent,
 };
 use promptstore_core::analytics::rollup::Rollup;
-use promptstore_core::analytics::store::AnalyticsStore;
+use promptstore_core::analytics::store::{AnalyticsStore, CellQuery, CellSink};
 use promptstore_core::experiments::model::Exposure;
 use promptstore_core::model::{Actor, NewAuditEntry, ProjectId};
 use promptstore_core::store::{Page, PageRequest, StoreError};
@@ -117,6 +117,15 @@ impl AnalyticsStore for SqliteStore {
         .await
     }
 
+    async fn fold_cells(
+        &self,
+        project: &ProjectId,
+        query: &CellQuery<'_>,
+        sink: &mut CellSink<'_>,
+    ) -> Result<(), StoreError> {
+        cells::fold(&mut *self.analytics_reader().await?, project, query, sink).await
+    }
+
     async fn window(
         &self,
         project: &ProjectId,
@@ -125,6 +134,23 @@ impl AnalyticsStore for SqliteStore {
         to: OffsetDateTime,
     ) -> Result<Rollup, StoreError> {
         events::window(&self.analytics.read, project, filter, from, to).await
+    }
+
+    async fn experiment_window(
+        &self,
+        project: &ProjectId,
+        experiment: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        exposures::window(
+            &mut *self.analytics_reader().await?,
+            project,
+            experiment,
+            from,
+            to,
+        )
+        .await
     }
 
     async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

@@ -20,8 +20,11 @@
 //! ```
 //!
 //! Decoding checks the invariants `add` and `merge` keep (successes ≤ count, error types add
-//! up to the failures, every event priced or unpriced, one latency moment per sketch value),
-//! so a corrupt cell is an error rather than a wrong number on a dashboard.
+//! up to the failures, every event priced or unpriced, one latency moment per sketch value,
+//! map names in strictly increasing order as `encode` writes them), so a corrupt cell is an
+//! error rather than a wrong number on a dashboard. Queries do not decode cells one by one:
+//! they fold each encoded cell straight into an accumulator (`Rollup::merge_encoded`), with
+//! the same checks.
 
 use std::collections::BTreeMap;
 
@@ -85,6 +88,71 @@ impl Rollup {
 
     /// Decode bytes written by [`encode`](Self::encode), checking every invariant.
     pub fn decode(bytes: &[u8]) -> Result<Rollup, RollupDecodeError> {
+        let mut rollup = Rollup::default();
+        rollup.merge_encoded(bytes)?;
+        Ok(rollup)
+    }
+
+    /// Fold an encoded rollup in: the same as `merge(&Rollup::decode(bytes)?)`, with the same
+    /// checks, without building the rollup (no allocation but for names and sketch buckets
+    /// new to `self`). Queries fold thousands of cells this way. On error `self` is unchanged.
+    pub fn merge_encoded(&mut self, bytes: &[u8]) -> Result<(), RollupDecodeError> {
+        Encoded::parse(bytes)?.merge_into(self, true);
+        Ok(())
+    }
+
+    /// Like [`merge_encoded`](Self::merge_encoded), but leaves the latency and TTFT sketches
+    /// of `self` as they are: for readers of counts and moments only (experiment results),
+    /// which skip the costliest part of a merge. The encoding is checked all the same.
+    pub fn merge_encoded_counts(&mut self, bytes: &[u8]) -> Result<(), RollupDecodeError> {
+        Encoded::parse(bytes)?.merge_into(self, false);
+        Ok(())
+    }
+}
+
+/// A map of the encoding: its `n` entries, as bytes (checked by `Reader::section`).
+#[derive(Clone, Copy)]
+struct Section<'a> {
+    n: usize,
+    bytes: &'a [u8],
+}
+
+impl<'a> Section<'a> {
+    /// The entries, each value read by `read` after its name.
+    fn entries<T>(
+        self,
+        read: impl Fn(&mut Reader<'a>) -> Result<T, RollupDecodeError>,
+    ) -> impl Iterator<Item = (&'a str, T)> {
+        let mut r = Reader {
+            bytes: self.bytes,
+            pos: 0,
+        };
+        // The section was checked when it was located, so reading cannot fail here.
+        (0..self.n).map_while(move |_| Some((r.str().ok()?, read(&mut r).ok()?)))
+    }
+}
+
+/// An encoded rollup, checked: scalars read, maps and sketches located.
+struct Encoded<'a> {
+    count: u64,
+    successes: u64,
+    error_types: Section<'a>,
+    latency: &'a [u8],
+    latency_moments: Moments,
+    ttft: &'a [u8],
+    input_tokens: u64,
+    output_tokens: u64,
+    cached_input_tokens: u64,
+    cost: Moments,
+    unpriced: u64,
+    unpriced_models: Section<'a>,
+    scores: Section<'a>,
+    feedback: FeedbackCounts,
+}
+
+impl<'a> Encoded<'a> {
+    /// Read and check every part and invariant (see the module docs).
+    fn parse(bytes: &'a [u8]) -> Result<Encoded<'a>, RollupDecodeError> {
         let version = *bytes.first().ok_or(RollupDecodeError::Empty)?;
         if version != VERSION {
             return Err(RollupDecodeError::UnsupportedVersion(version));
@@ -92,17 +160,17 @@ impl Rollup {
         let mut r = Reader { bytes, pos: 1 };
         let count = r.var()?;
         let successes = r.var()?;
-        let error_types = r.map(Reader::var)?;
-        let latency = r.sketch("latency")?;
+        let (error_types, error_sum) = r.counts_map()?;
+        let (latency, latency_count) = r.sketch("latency")?;
         let latency_moments = r.moments()?;
-        let ttft = r.sketch("ttft")?;
+        let (ttft, ttft_count) = r.sketch("ttft")?;
         let input_tokens = r.var()?;
         let output_tokens = r.var()?;
         let cached_input_tokens = r.var()?;
         let cost = r.moments()?;
         let unpriced = r.var()?;
-        let unpriced_models = r.map(Reader::var)?;
-        let scores = r.map(Reader::moments)?;
+        let (unpriced_models, unpriced_sum) = r.counts_map()?;
+        let (scores, score_counts) = r.section(|r| r.moments().map(|m| m.count))?;
         let mut feedback = FeedbackCounts {
             thumbs_up: r.var()?,
             thumbs_down: r.var()?,
@@ -116,7 +184,33 @@ impl Rollup {
         if r.pos != bytes.len() {
             return Err(RollupDecodeError::TrailingBytes(bytes.len() - r.pos));
         }
-        let rollup = Rollup {
+
+        let malformed = |what| Err(RollupDecodeError::Malformed(what));
+        if successes > count {
+            return malformed("more successes than events");
+        }
+        if error_sum != Some(count - successes) {
+            return malformed("error type counts do not add up to the failed events");
+        }
+        if cost.count.checked_add(unpriced) != Some(count) {
+            return malformed("priced and unpriced events do not add up to the events");
+        }
+        if unpriced_sum != Some(unpriced) {
+            return malformed("unpriced model counts do not add up to the unpriced events");
+        }
+        if latency_moments.count != latency_count {
+            return malformed("latency moments and latency sketch disagree on the count");
+        }
+        if latency_count > count || ttft_count > count {
+            return malformed("more latency values than events");
+        }
+        if score_counts.is_some_and(|(min, max)| min == 0 || max > count) {
+            return malformed("a score count is zero or larger than the events");
+        }
+        if feedback.negative > feedback.given || feedback.given > count {
+            return malformed("feedback counts are inconsistent");
+        }
+        Ok(Encoded {
             count,
             successes,
             error_types,
@@ -131,44 +225,57 @@ impl Rollup {
             unpriced_models,
             scores,
             feedback,
-        };
-        check(&rollup)?;
-        Ok(rollup)
+        })
+    }
+
+    /// Add this cell to `r` (as `Rollup::merge` does); the sketches only with `sketches`.
+    fn merge_into(self, r: &mut Rollup, sketches: bool) {
+        r.count += self.count;
+        r.successes += self.successes;
+        for (kind, n) in self.error_types.entries(Reader::var) {
+            add_named(&mut r.error_types, kind, n, |a, b| *a += b);
+        }
+        if sketches {
+            // Checked by `parse` (valid, the one accuracy): merging can only fail on a u64
+            // count overflow, which no real data reaches (as in `Rollup::merge`).
+            if !self.latency.is_empty() {
+                let _ = r.latency.merge_bytes(self.latency);
+            }
+            if !self.ttft.is_empty() {
+                let _ = r.ttft.merge_bytes(self.ttft);
+            }
+        }
+        r.latency_moments.merge(&self.latency_moments);
+        r.input_tokens += self.input_tokens;
+        r.output_tokens += self.output_tokens;
+        r.cached_input_tokens += self.cached_input_tokens;
+        r.cost.merge(&self.cost);
+        r.unpriced += self.unpriced;
+        for (model, n) in self.unpriced_models.entries(Reader::var) {
+            add_named(&mut r.unpriced_models, model, n, |a, b| *a += b);
+        }
+        for (name, m) in self.scores.entries(Reader::moments) {
+            add_named(&mut r.scores, name, m, |a, b| a.merge(&b));
+        }
+        r.feedback.merge(&self.feedback);
     }
 }
 
-fn check(r: &Rollup) -> Result<(), RollupDecodeError> {
-    let malformed = |what| Err(RollupDecodeError::Malformed(what));
-    if r.successes > r.count {
-        return malformed("more successes than events");
+/// Merge `value` into the map's entry `name`, allocating the name only when it is new.
+fn add_named<T: Default>(
+    map: &mut BTreeMap<String, T>,
+    name: &str,
+    value: T,
+    merge: impl Fn(&mut T, T),
+) {
+    match map.get_mut(name) {
+        Some(slot) => merge(slot, value),
+        None => {
+            let mut slot = T::default();
+            merge(&mut slot, value);
+            map.insert(name.to_owned(), slot);
+        }
     }
-    if sum(r.error_types.values()) != Some(r.count - r.successes) {
-        return malformed("error type counts do not add up to the failed events");
-    }
-    if r.cost.count.checked_add(r.unpriced) != Some(r.count) {
-        return malformed("priced and unpriced events do not add up to the events");
-    }
-    if sum(r.unpriced_models.values()) != Some(r.unpriced) {
-        return malformed("unpriced model counts do not add up to the unpriced events");
-    }
-    if r.latency_moments.count != r.latency.count() {
-        return malformed("latency moments and latency sketch disagree on the count");
-    }
-    if r.latency.count() > r.count || r.ttft.count() > r.count {
-        return malformed("more latency values than events");
-    }
-    if r.scores.values().any(|m| m.count == 0 || m.count > r.count) {
-        return malformed("a score count is zero or larger than the events");
-    }
-    let f = &r.feedback;
-    if f.negative > f.given || f.given > r.count {
-        return malformed("feedback counts are inconsistent");
-    }
-    Ok(())
-}
-
-fn sum<'a>(mut values: impl Iterator<Item = &'a u64>) -> Option<u64> {
-    values.try_fold(0u64, |acc, &v| acc.checked_add(v))
 }
 
 fn put_var(out: &mut Vec<u8>, mut v: u64) {
@@ -270,13 +377,11 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
-    fn str(&mut self) -> Result<String, RollupDecodeError> {
+    fn str(&mut self) -> Result<&'a str, RollupDecodeError> {
         let n = self.len()?;
         let at = self.pos;
         let b = self.take(n)?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| RollupDecodeError::InvalidUtf8 { offset: at })
+        std::str::from_utf8(b).map_err(|_| RollupDecodeError::InvalidUtf8 { offset: at })
     }
 
     fn moments(&mut self) -> Result<Moments, RollupDecodeError> {
@@ -291,40 +396,63 @@ impl<'a> Reader<'a> {
         Ok(m)
     }
 
-    fn sketch(&mut self, field: &'static str) -> Result<QuantileSketch, RollupDecodeError> {
+    /// A sketch's bytes (empty for an empty sketch), checked, and its count.
+    fn sketch(&mut self, field: &'static str) -> Result<(&'a [u8], u64), RollupDecodeError> {
         let n = self.len()?;
-        if n == 0 {
-            return Ok(QuantileSketch::default());
-        }
         let b = self.take(n)?;
-        let s = QuantileSketch::from_bytes(b)
+        if n == 0 {
+            return Ok((b, 0));
+        }
+        let (alpha, count) = QuantileSketch::inspect_bytes(b)
             .map_err(|source| RollupDecodeError::Sketch { field, source })?;
         // One accuracy everywhere, so merging cells can never meet a mismatch.
-        if s.relative_accuracy() != DEFAULT_RELATIVE_ACCURACY {
+        if alpha != DEFAULT_RELATIVE_ACCURACY {
             return Err(RollupDecodeError::Sketch {
                 field,
                 source: SketchError::AccuracyMismatch {
                     left: DEFAULT_RELATIVE_ACCURACY,
-                    right: s.relative_accuracy(),
+                    right: alpha,
                 },
             });
         }
-        Ok(s)
+        Ok((b, count))
     }
 
-    fn map<T>(
+    /// A map whose values are read by `read` (which returns a count to check), its names in
+    /// strictly increasing order as `encode` writes them (so no name appears twice); returns
+    /// the section and the smallest and largest count.
+    fn section(
         &mut self,
-        read: impl Fn(&mut Self) -> Result<T, RollupDecodeError>,
-    ) -> Result<BTreeMap<String, T>, RollupDecodeError> {
+        read: impl Fn(&mut Self) -> Result<u64, RollupDecodeError>,
+    ) -> Result<(Section<'a>, Option<(u64, u64)>), RollupDecodeError> {
         let n = self.len()?;
-        let mut map = BTreeMap::new();
+        let start = self.pos;
+        let mut previous: Option<&str> = None;
+        let mut range: Option<(u64, u64)> = None;
         for _ in 0..n {
-            let k = self.str()?;
-            let v = read(self)?;
-            if map.insert(k, v).is_some() {
-                return Err(RollupDecodeError::Malformed("a name appears twice"));
+            let name = self.str()?;
+            if previous.is_some_and(|p| p >= name) {
+                return Err(RollupDecodeError::Malformed(
+                    "names are out of order or a name appears twice",
+                ));
             }
+            previous = Some(name);
+            let v = read(self)?;
+            range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
         }
-        Ok(map)
+        let section = Section {
+            n,
+            bytes: &self.bytes[start..self.pos],
+        };
+        Ok((section, range))
+    }
+
+    /// A map of names to counts, and the counts' sum (None on overflow).
+    fn counts_map(&mut self) -> Result<(Section<'a>, Option<u64>), RollupDecodeError> {
+        let (section, _) = self.section(Reader::var)?;
+        let sum = section
+            .entries(Reader::var)
+            .try_fold(0u64, |acc, (_, v)| acc.checked_add(v));
+        Ok((section, sum))
     }
 }
