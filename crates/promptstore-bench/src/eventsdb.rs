@@ -4,7 +4,7 @@
 //!
 //! The baseline is deliberately minimal: one sqlx connection, WAL and `synchronous=FULL`
 //! like the product's analytics writer, the product's own migration files for the schema
-//! (so the same four indexes are maintained), and one prepared 1,000-row `INSERT` per
+//! (so the same indexes are maintained), and one prepared 1,000-row `INSERT` per
 //! transaction. It does not deduplicate client ids, fold aggregate cells, parse HTTP or
 //! validate: that is the work whose cost the comparison shows.
 
@@ -18,9 +18,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection};
 
 /// The product's analytics schema, from its migration files.
-const SCHEMA: [&str; 2] = [
+const SCHEMA: [&str; 3] = [
     include_str!("../../promptstore-store-sqlite/migrations/analytics/0001_analytics.sql"),
     include_str!("../../promptstore-store-sqlite/migrations/analytics/0002_exposures.sql"),
+    include_str!("../../promptstore-store-sqlite/migrations/analytics/0003_events_layout.sql"),
 ];
 
 /// Columns the baseline writes: exactly the product's `events` columns.

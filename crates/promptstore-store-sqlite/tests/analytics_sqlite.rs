@@ -109,7 +109,10 @@ async fn analytics_live_in_their_own_file_beside_the_registry() {
     let store = SqliteStore::open_in(dir.path()).await.unwrap();
     assert_eq!(store.events_path(), dir.path().join("events.db"));
     assert!(store.events_path().exists());
-    assert_eq!(store.analytics_schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(
+        store.analytics_schema_versions().await.unwrap(),
+        vec![1, 2, 3]
+    );
     store.ingest(events(0..10)).await.unwrap();
     store.close().await;
 
@@ -181,7 +184,10 @@ async fn analytics_survive_a_reopen_and_migrate_once() {
     assert!(dir.path().join("nested/store.events.db").exists());
     for _ in 0..2 {
         let store = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(store.analytics_schema_versions().await.unwrap(), vec![1, 2]);
+        assert_eq!(
+            store.analytics_schema_versions().await.unwrap(),
+            vec![1, 2, 3]
+        );
         let again = store.get_event(&project(), &EventRef::Id(1)).await.unwrap();
         assert_eq!(again, Some(stored.clone()));
         assert_eq!(stored.event.scores["late"], 1.0);
@@ -390,4 +396,224 @@ async fn bulk_ingest_of_thousand_event_batches_counts_every_event() {
         total_in_cells(&store, Granularity::Day).await,
         (BATCHES * 1000 + 40_000) as u64
     );
+}
+
+/// A file written before `0003_events_layout` (the `at`-ordered indexes) migrates on open:
+/// its events keep their ids and are found by client id, listed newest first and counted
+/// by windows through the new indexes, and new ids continue after the old sequence.
+#[tokio::test]
+async fn a_file_of_the_old_layout_migrates_and_keeps_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("promptstore.db");
+    let events_db = promptstore_store_sqlite::events_path_for(&path);
+    {
+        let url = format!("sqlite://{}?mode=rwc", events_db.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, \
+             name TEXT NOT NULL, applied_at INTEGER NOT NULL); \
+             INSERT INTO schema_migrations VALUES (1, 'analytics', 0), (2, 'exposures', 0);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for sql in [
+            include_str!("../migrations/analytics/0001_analytics.sql"),
+            include_str!("../migrations/analytics/0002_exposures.sql"),
+        ] {
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        }
+        // Three events of the old file (ids 5, 6, 9: 7 and 8 were pruned, and the
+        // sequence had reached 12 before retention removed the newest).
+        for (id, client, prompt, at) in [
+            (5, "c-5", "a", T0 * 1000 + 1_000),
+            (6, "c-6", "b", T0 * 1000 + 3_000),
+            (9, "c-9", "a", T0 * 1000 + 2_000),
+        ] {
+            sqlx::query(
+                "INSERT INTO events (id, project, client_id, prompt_id, prompt, version, model, \
+                 input_tokens, output_tokens, cached_input_tokens, cost_source, success, at) \
+                 VALUES (?, ?, ?, 'pid', ?, 1, 'm', 1, 1, 0, 'unpriced', 1, ?)",
+            )
+            .bind(id)
+            .bind(&project().0)
+            .bind(client)
+            .bind(prompt)
+            .bind(at)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        sqlx::query("UPDATE sqlite_sequence SET seq = 12 WHERE name = 'events'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.analytics_schema_versions().await.unwrap(),
+        vec![1, 2, 3]
+    );
+    let by_client = store
+        .get_event(&project(), &EventRef::ClientId("c-9".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_client.id, 9);
+    let listed = store
+        .list_events(
+            &project(),
+            &AnalyticsFilter::default(),
+            None,
+            None,
+            &PageRequest {
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    let ids: Vec<i64> = listed.items.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![6, 9, 5], "newest first");
+    let from = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let window = store
+        .window(
+            &project(),
+            &AnalyticsFilter {
+                prompt: Some("a".into()),
+                ..AnalyticsFilter::default()
+            },
+            from,
+            from + time::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(window.count, 2);
+    let outcomes = store.ingest(events(0..1)).await.unwrap();
+    assert_eq!(outcomes, vec![IngestOutcome::Inserted(13)]);
+    store.close().await;
+
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", events_db.display()))
+        .await
+        .unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' \
+         AND sql IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        vec![
+            "events_by_client_id",
+            "events_by_experiment",
+            "events_by_prompt_hour",
+            "events_by_second"
+        ]
+    );
+    conn.close().await.unwrap();
+}
+
+/// The listing walks back through time in growing slices: events far apart (days, empty
+/// stretches), in one millisecond, and in arrival order unlike their time order are all
+/// listed once, newest first, with and without a prompt filter and time bounds.
+#[tokio::test]
+async fn listing_walks_back_over_gaps_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).await.unwrap();
+    let offsets_ms: [i64; 14] = [
+        5 * 86_400_000,
+        0,
+        1,
+        1,
+        999,
+        1_000,
+        1_001,
+        59_999,
+        3_600_000,
+        3_600_000,
+        86_400_000 * 2 + 17,
+        -86_400_000 * 20,
+        -1,
+        123_456_789,
+    ];
+    let batch: Vec<EventRecord> = offsets_ms
+        .iter()
+        .enumerate()
+        .map(|(i, offset)| {
+            let mut e = event(i);
+            e.client_id = None;
+            e.prompt = if i % 3 == 0 { "b" } else { "a" }.to_owned();
+            e.at = OffsetDateTime::from_unix_timestamp(T0).unwrap()
+                + time::Duration::milliseconds(*offset);
+            e
+        })
+        .collect();
+    let ids: Vec<i64> = store
+        .ingest(batch.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| match o {
+            IngestOutcome::Inserted(id) => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let mut all: Vec<(OffsetDateTime, i64, String)> = batch
+        .iter()
+        .zip(&ids)
+        .map(|(e, id)| (e.at, *id, e.prompt.clone()))
+        .collect();
+    all.sort_by_key(|a| std::cmp::Reverse((a.0, a.1)));
+
+    let t = |ms: i64| {
+        OffsetDateTime::from_unix_timestamp(T0).unwrap() + time::Duration::milliseconds(ms)
+    };
+    let cases: [(Option<&str>, Option<OffsetDateTime>, Option<OffsetDateTime>); 5] = [
+        (None, None, None),
+        (Some("a"), None, None),
+        (Some("b"), None, None),
+        (None, Some(t(1)), Some(t(3_600_000))),
+        (Some("a"), Some(t(-1)), Some(t(86_400_000 * 3))),
+    ];
+    for (prompt, from, to) in cases {
+        let want: Vec<i64> = all
+            .iter()
+            .filter(|(at, _, p)| {
+                prompt.is_none_or(|want| p == want)
+                    && from.is_none_or(|f| *at >= f)
+                    && to.is_none_or(|t| *at < t)
+            })
+            .map(|(_, id, _)| *id)
+            .collect();
+        let filter = AnalyticsFilter {
+            prompt: prompt.map(str::to_owned),
+            ..AnalyticsFilter::default()
+        };
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list_events(
+                    &project(),
+                    &filter,
+                    from,
+                    to,
+                    &PageRequest { cursor, limit: 3 },
+                )
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 3);
+            seen.extend(page.items.iter().map(|e| e.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, want, "{prompt:?} {from:?} {to:?}");
+    }
+    store.close().await;
 }

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "exposures",
         include_str!("../../migrations/analytics/0002_exposures.sql"),
     ),
+    (
+        3,
+        "events_layout",
+        include_str!("../../migrations/analytics/0003_events_layout.sql"),
+    ),
 ];
 
 pub(crate) struct Pools {
