@@ -57,11 +57,13 @@ pub async fn create_schema(conn: &mut SqliteConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The multi-row `INSERT` for `rows` events.
+/// The multi-row `INSERT` for `rows` events, in the form the product uses (`OR IGNORE`: a
+/// statement that cannot abort half-way needs no statement journal); `insert_batch` checks
+/// that every row went in.
 pub fn insert_sql(rows: usize) -> String {
     let row = format!("({})", vec!["?"; COLUMN_COUNT].join(","));
     format!(
-        "INSERT INTO events ({COLUMNS}) VALUES {}",
+        "INSERT OR IGNORE INTO events ({COLUMNS}) VALUES {}",
         vec![row.as_str(); rows].join(",")
     )
 }
@@ -135,7 +137,14 @@ pub async fn insert_batch(
             .bind(metadata)
             .bind(at_ms);
     }
-    q.execute(&mut *tx).await.context("inserting a batch")?;
+    let done = q.execute(&mut *tx).await.context("inserting a batch")?;
+    if done.rows_affected() != events.len() as u64 {
+        anyhow::bail!(
+            "only {} of {} rows were inserted",
+            done.rows_affected(),
+            events.len()
+        );
+    }
     tx.commit().await.context("committing a batch")?;
     Ok(())
 }
