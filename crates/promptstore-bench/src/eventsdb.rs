@@ -4,7 +4,7 @@
 //!
 //! The baseline is deliberately minimal: one sqlx connection, WAL and `synchronous=FULL`
 //! like the product's analytics writer, the product's own migration files for the schema
-//! (so the same four indexes are maintained), and one prepared 1,000-row `INSERT` per
+//! (so the same indexes are maintained), and one prepared 1,000-row `INSERT` per
 //! transaction. It does not deduplicate client ids, fold aggregate cells, parse HTTP or
 //! validate: that is the work whose cost the comparison shows.
 
@@ -18,9 +18,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection};
 
 /// The product's analytics schema, from its migration files.
-const SCHEMA: [&str; 2] = [
+const SCHEMA: [&str; 3] = [
     include_str!("../../promptstore-store-sqlite/migrations/analytics/0001_analytics.sql"),
     include_str!("../../promptstore-store-sqlite/migrations/analytics/0002_exposures.sql"),
+    include_str!("../../promptstore-store-sqlite/migrations/analytics/0003_events_layout.sql"),
 ];
 
 /// Columns the baseline writes: exactly the product's `events` columns.
@@ -56,11 +57,13 @@ pub async fn create_schema(conn: &mut SqliteConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The multi-row `INSERT` for `rows` events.
+/// The multi-row `INSERT` for `rows` events, in the form the product uses (`OR IGNORE`: a
+/// statement that cannot abort half-way needs no statement journal); `insert_batch` checks
+/// that every row went in.
 pub fn insert_sql(rows: usize) -> String {
     let row = format!("({})", vec!["?"; COLUMN_COUNT].join(","));
     format!(
-        "INSERT INTO events ({COLUMNS}) VALUES {}",
+        "INSERT OR IGNORE INTO events ({COLUMNS}) VALUES {}",
         vec![row.as_str(); rows].join(",")
     )
 }
@@ -134,7 +137,14 @@ pub async fn insert_batch(
             .bind(metadata)
             .bind(at_ms);
     }
-    q.execute(&mut *tx).await.context("inserting a batch")?;
+    let done = q.execute(&mut *tx).await.context("inserting a batch")?;
+    if done.rows_affected() != events.len() as u64 {
+        anyhow::bail!(
+            "only {} of {} rows were inserted",
+            done.rows_affected(),
+            events.len()
+        );
+    }
     tx.commit().await.context("committing a batch")?;
     Ok(())
 }

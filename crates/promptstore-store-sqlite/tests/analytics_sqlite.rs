@@ -112,7 +112,7 @@ async fn analytics_live_in_their_own_file_beside_the_registry() {
     assert!(store.events_path().exists());
     assert_eq!(
         store.analytics_schema_versions().await.unwrap(),
-        vec![1, 2, 4]
+        vec![1, 2, 3, 4]
     );
     store.ingest(events(0..10)).await.unwrap();
     store.close().await;
@@ -187,7 +187,7 @@ async fn analytics_survive_a_reopen_and_migrate_once() {
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(
             store.analytics_schema_versions().await.unwrap(),
-            vec![1, 2, 4]
+            vec![1, 2, 3, 4]
         );
         let again = store.get_event(&project(), &EventRef::Id(1)).await.unwrap();
         assert_eq!(again, Some(stored.clone()));
@@ -472,7 +472,7 @@ async fn a_file_from_before_the_rollup_levels_gets_them_computed_when_opened() {
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(
             store.analytics_schema_versions().await.unwrap(),
-            vec![1, 2, 4]
+            vec![1, 2, 3, 4]
         );
         // Later ingests add to the computed levels (the second open computes nothing again).
         store

@@ -6,6 +6,14 @@
 //! of the outcomes. Many concurrent batches therefore share one transaction, and no request
 //! is answered before its events are durable.
 //!
+//! Every commit costs a fixed part (the hour and day cells it touches, the fsync) beside
+//! its events, so a commit of one lone batch while the others are on their way costs
+//! nearly as much as one of all of them. When fewer events are waiting than the previous
+//! commit took (the load is what it was, and the rest of it is arriving), the writer waits
+//! for them a little — at most half the previous commit's duration, and never more than
+//! `MAX_LINGER` — then commits whatever it has. Under a steady or falling load of single
+//! batches it never waits.
+//!
 //! The queue is bounded: when it is full a request waits (backpressure), and after
 //! `ingest_enqueue_timeout` it is answered 503 with retry advice instead of waiting forever.
 
@@ -14,6 +22,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use promptstore_core::analytics::model::{EventRecord, IngestOutcome};
 use promptstore_core::analytics::store::AnalyticsStore;
@@ -24,6 +34,9 @@ use crate::config::AnalyticsConfig;
 use crate::metrics::ServerMetrics;
 
 type Reply = Result<Vec<IngestOutcome>, StoreError>;
+
+/// The longest a commit waits for more batches to arrive (see the module comment).
+const MAX_LINGER: Duration = Duration::from_millis(50);
 
 /// One store transaction over a batch of events: the store's `ingest`.
 type Commit =
@@ -135,24 +148,56 @@ async fn run(
     metrics: Arc<ServerMetrics>,
     max_events: usize,
 ) {
+    // The size and duration of the previous commit: how many events to expect, and what a
+    // commit costs.
+    let mut last_events = 0usize;
+    let mut last_took = Duration::ZERO;
     while let Some(first) = rx.recv().await {
         let mut total = first.events.len();
         let mut jobs = vec![first];
-        while total < max_events {
-            match rx.try_recv() {
-                Ok(job) => {
-                    total += job.events.len();
-                    jobs.push(job);
+        take_waiting(&mut rx, &mut jobs, &mut total, max_events);
+        let expected = last_events.min(max_events);
+        if total < expected {
+            let deadline = Instant::now() + (last_took / 2).min(MAX_LINGER);
+            while total < expected {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(job)) => {
+                        total += job.events.len();
+                        jobs.push(job);
+                        take_waiting(&mut rx, &mut jobs, &mut total, max_events);
+                    }
+                    Ok(None) | Err(_) => break,
                 }
-                Err(_) => break,
             }
         }
         let taken = i64::try_from(total).unwrap_or(i64::MAX);
         let depth = queued.fetch_sub(taken, Ordering::AcqRel) - taken;
         metrics.ingest_queue_depth.set(depth.max(0) as f64);
+        let started = Instant::now();
         commit(&commit_fn, jobs, total, &metrics).await;
+        last_took = started.elapsed();
+        last_events = total;
     }
     tracing::debug!("ingest writer stopped");
+}
+
+/// Add the jobs already queued, while the commit holds fewer than `max_events` (a batch is
+/// never split, so a commit may exceed the cap by its last batch).
+fn take_waiting(
+    rx: &mut mpsc::Receiver<Job>,
+    jobs: &mut Vec<Job>,
+    total: &mut usize,
+    max_events: usize,
+) {
+    while *total < max_events {
+        match rx.try_recv() {
+            Ok(job) => {
+                *total += job.events.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
 }
 
 /// One transaction for every job; then each job gets its slice of the outcomes.
@@ -386,6 +431,56 @@ mod tests {
             r.await.unwrap().unwrap();
         }
         assert_eq!(*f.sizes.lock().unwrap(), vec![1, 6, 12]);
+    }
+
+    /// After a commit of several batches, a batch that arrives alone waits (briefly) for the
+    /// others instead of paying a commit of its own; when nothing else comes it is
+    /// committed alone all the same.
+    #[tokio::test]
+    async fn a_lone_batch_after_a_large_commit_waits_for_the_rest_of_the_load() {
+        let (commit, f) = fake(&[]);
+        let w = IngestWriter::spawn_with(
+            commit,
+            &config(16, 1000, Duration::from_secs(5)),
+            Arc::new(ServerMetrics::new().unwrap()),
+        );
+        let first = submit(&w, 1);
+        until(|| f.sizes.lock().unwrap().len() == 1).await;
+        let load = [submit(&w, 3), submit(&w, 3), submit(&w, 3)];
+        until(|| w.queued.load(Ordering::SeqCst) == 9).await;
+        f.gate.add_permits(1);
+        first.await.unwrap().unwrap();
+        until(|| f.sizes.lock().unwrap().len() == 2).await;
+        // The commit of the three takes a while (so the writer may wait up to MAX_LINGER).
+        tokio::time::sleep(MAX_LINGER * 3).await;
+        f.gate.add_permits(1);
+        for r in load {
+            r.await.unwrap().unwrap();
+        }
+        // One batch arrives and is taken by the writer, which waits; two more follow.
+        let lone = submit(&w, 1);
+        until(|| w.queued.load(Ordering::SeqCst) == 1).await;
+        // A moment passes (a fifth of the wait): without the wait it would be committed.
+        tokio::time::sleep(MAX_LINGER / 5).await;
+        assert_eq!(f.sizes.lock().unwrap().len(), 2, "the lone batch waits");
+        let rest = [submit(&w, 4), submit(&w, 4)];
+        until(|| f.sizes.lock().unwrap().len() == 3).await;
+        assert_eq!(
+            f.sizes.lock().unwrap()[2],
+            9,
+            "one commit for the lone batch and the two that followed"
+        );
+        f.gate.add_permits(1);
+        lone.await.unwrap().unwrap();
+        for r in rest {
+            r.await.unwrap().unwrap();
+        }
+        assert_eq!(*f.sizes.lock().unwrap(), vec![1, 9, 9]);
+
+        // Nothing else comes: the next lone batch is committed after the wait.
+        f.gate.add_permits(1);
+        assert_eq!(w.submit(records(1)).await.unwrap().len(), 1);
+        assert_eq!(*f.sizes.lock().unwrap(), vec![1, 9, 9, 1]);
     }
 
     #[tokio::test]

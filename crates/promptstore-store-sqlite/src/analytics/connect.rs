@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/analytics/0002_exposures.sql"),
     ),
     (
+        3,
+        "events_layout",
+        include_str!("../../migrations/analytics/0003_events_layout.sql"),
+    ),
+    (
         4,
         "rollup levels",
         include_str!("../../migrations/analytics/0004_rollup_levels.sql"),

@@ -18,9 +18,14 @@ use super::rows::{EVENT_COLUMN_COUNT, EVENT_COLUMNS, bind_event, encode_json};
 use crate::codec::{to_json_text, to_ms};
 use crate::error::backend;
 
+/// `OR IGNORE`: a multi-row statement that may abort half-way makes SQLite keep a
+/// statement journal (a copy of every page the statement touches, ~20 % of the insert);
+/// one that cannot abort needs none. No row is ever ignored in fact — ids are fresh and
+/// client ids deduplicated before — and `insert_events` checks that every row went in,
+/// failing the whole transaction otherwise.
 static INSERT_EVENTS: LazyLock<MultiRow> = LazyLock::new(|| {
     MultiRow::new(
-        &format!("INSERT INTO events ({EVENT_COLUMNS})"),
+        &format!("INSERT OR IGNORE INTO events ({EVENT_COLUMNS})"),
         EVENT_COLUMN_COUNT,
         "",
     )
@@ -195,7 +200,13 @@ async fn insert_events(
         for ((id, event), json) in rows.by_ref().take(n) {
             q = bind_event(q, id, event, json);
         }
-        q.execute(&mut *conn).await.map_err(backend)?;
+        let done = q.execute(&mut *conn).await.map_err(backend)?;
+        if done.rows_affected() != n as u64 {
+            return Err(StoreError::Backend(format!(
+                "{} of {n} event rows were refused by the database",
+                n as u64 - done.rows_affected().min(n as u64)
+            )));
+        }
     }
     Ok(())
 }
@@ -238,5 +249,79 @@ mod tests {
             );
             assert!(!cells.contains("SCAN c"), "{cells}");
         }
+    }
+
+    fn record(i: usize, prompt: &str) -> EventRecord {
+        EventRecord {
+            project: promptstore_core::model::ProjectId("p".into()),
+            client_id: Some(format!("c-{i}")),
+            prompt_id: "pid".into(),
+            prompt: prompt.into(),
+            version: 1,
+            label: None,
+            experiment: None,
+            arm: None,
+            unit_id: None,
+            model: "m".into(),
+            provider: None,
+            input_tokens: 1,
+            output_tokens: 1,
+            cached_input_tokens: 0,
+            latency_ms: Some(10.0),
+            ttft_ms: None,
+            cost: None,
+            cost_source: promptstore_types::CostSource::Unpriced,
+            success: true,
+            error_type: None,
+            scores: Default::default(),
+            feedback: None,
+            metadata: serde_json::json!({}),
+            at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        }
+    }
+
+    /// The event insert cannot abort half-way (`OR IGNORE`), so a row the database skipped
+    /// must fail the whole ingest: nothing of the batch is stored, no cell counts it.
+    #[tokio::test]
+    async fn a_row_the_database_skips_fails_the_whole_ingest() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = AnalyticsDb::open(&dir.path().join("events.db"))
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER skip_refused BEFORE INSERT ON events WHEN NEW.prompt = 'refused' \
+             BEGIN SELECT RAISE(IGNORE); END",
+        )
+        .execute(&db.write)
+        .await
+        .unwrap();
+        let batch: Vec<EventRecord> = (0..10)
+            .map(|i| record(i, if i == 7 { "refused" } else { "fine" }))
+            .collect();
+        let mut tx = crate::tx::begin(&db.write).await.unwrap();
+        let result = ingest(&mut tx, batch).await;
+        let result = crate::tx::finish(tx, result).await;
+        assert!(
+            matches!(&result, Err(StoreError::Backend(m)) if m.contains("refused by the database")),
+            "{result:?}"
+        );
+        for table in ["events", "cells_hour", "cells_day"] {
+            let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&db.read)
+                .await
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+        // The same batch without the refused row goes in whole.
+        let mut tx = crate::tx::begin(&db.write).await.unwrap();
+        let batch: Vec<EventRecord> = (0..10).map(|i| record(i, "fine")).collect();
+        let result = ingest(&mut tx, batch).await;
+        let outcomes = crate::tx::finish(tx, result).await.unwrap();
+        assert_eq!(outcomes.len(), 10);
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, IngestOutcome::Inserted(_)))
+        );
     }
 }
