@@ -123,12 +123,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        if !is_json_content_type(req.headers()) {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                "the request body must be JSON with 'Content-Type: application/json'",
-            ));
-        }
+        require_json_content_type(req.headers())?;
         axum::body::Bytes::from_request(req, state)
             .await
             .map(JsonBytes)
@@ -154,8 +149,20 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Ap
     }
 }
 
+/// The 415 for a body that is not declared as JSON.
+pub(crate) fn require_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    if is_json_content_type(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "the request body must be JSON with 'Content-Type: application/json'",
+        ))
+    }
+}
+
 /// `application/json` or any `application/*+json`, parameters (`; charset=utf-8`) ignored.
-pub(crate) fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
     let Some(value) = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -435,8 +435,9 @@ mod tests {
 
     /// After a commit of several batches, a batch that arrives alone waits (briefly) for the
     /// others instead of paying a commit of its own; when nothing else comes it is
-    /// committed alone all the same.
-    #[tokio::test]
+    /// committed alone all the same. On tokio's paused clock, so the waits it compares are
+    /// exact however busy the machine is.
+    #[tokio::test(start_paused = true)]
     async fn a_lone_batch_after_a_large_commit_waits_for_the_rest_of_the_load() {
         let (commit, f) = fake(&[]);
         let w = IngestWriter::spawn_with(

@@ -23,9 +23,10 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 use promptstore_types::{ErrorCode, Role};
 use tower::Service;
+use tracing::Instrument as _;
 
 use crate::auth::{Auth, authenticate};
-use crate::error::{ApiError, ApiResult, is_json_content_type, payload_too_large};
+use crate::error::{ApiError, ApiResult, payload_too_large, require_json_content_type};
 use crate::routes::runtime::render_answer;
 use crate::state::AppState;
 
@@ -67,10 +68,12 @@ impl Service<Request> for App {
 
 async fn render(state: AppState, request: Request) -> Result<Response, Infallible> {
     let started = Instant::now();
+    // Instrumented, not entered: an entered span guard held across `.await` would stay
+    // entered on the worker thread for whatever task runs there while this one waits.
     let span = tracing::debug_span!("request", method = "POST", route = RENDER_ROUTE);
-    let _entered = span.enter();
     let response = match AssertUnwindSafe(answer(&state, request))
         .catch_unwind()
+        .instrument(span)
         .await
     {
         Ok(Ok(response)) => response,
@@ -100,12 +103,7 @@ async fn answer(state: &AppState, request: Request) -> ApiResult<Response> {
     let (parts, body) = request.into_parts();
     let auth = Auth(authenticate(state.keys(), &parts.headers)?);
     let actor = auth.require(Role::Runtime)?;
-    if !is_json_content_type(&parts.headers) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "the request body must be JSON with 'Content-Type: application/json'",
-        ));
-    }
+    require_json_content_type(&parts.headers)?;
     let bytes = axum::body::to_bytes(body, state.config().body_limit_bytes)
         .await
         .map_err(|e| {

@@ -106,23 +106,11 @@ async fn on_snapshot<T>(
 
 /// A 200 JSON response with `ETag`, or 304 when the client already has it.
 fn cached_json(request_headers: &HeaderMap, etag: &str, body: Vec<u8>) -> Response {
-    let quoted = format!("\"{etag}\"");
-    let etag_value = HeaderValue::from_str(&quoted).unwrap_or(HeaderValue::from_static("\"0\""));
-    if if_none_match(request_headers, etag) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
-    }
-    (
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::ETAG, etag_value),
-        ],
-        Body::from(body),
+    answer_response(
+        request_headers,
+        &quoted_etag(etag),
+        axum::body::Bytes::from(body),
     )
-        .into_response()
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Vec<u8>> {

@@ -207,7 +207,7 @@ pub(crate) async fn merge_into(
 ) -> Result<(), StoreError> {
     let mut levels: HashMap<LevelKey, Rollup> = HashMap::new();
     for ((project, key), rollup) in &fresh {
-        for level in level_keys(project, key) {
+        for level in level_keys(project, &key.prompt, key.bucket) {
             levels.entry(level).or_default().merge(rollup);
         }
     }
@@ -244,16 +244,11 @@ fn level_table(granularity: Granularity) -> &'static str {
     }
 }
 
-/// The level cells a fine cell counts in.
-fn level_keys(project: &str, key: &CellKey) -> [LevelKey; 2] {
+/// The level cells a fine cell of `prompt` in `bucket` counts in.
+fn level_keys(project: &str, prompt: &str, bucket: i64) -> [LevelKey; 2] {
     [
-        (project.to_owned(), LEVEL_PROJECT, String::new(), key.bucket),
-        (
-            project.to_owned(),
-            LEVEL_PROMPT,
-            key.prompt.clone(),
-            key.bucket,
-        ),
+        (project.to_owned(), LEVEL_PROJECT, String::new(), bucket),
+        (project.to_owned(), LEVEL_PROMPT, prompt.to_owned(), bucket),
     ]
 }
 
@@ -376,7 +371,7 @@ pub(crate) async fn replace_judgements(
             .remove(&key)
             .ok_or_else(|| missing(granularity, "cell"))?;
         rollup.replace_judgements(old.0, old.1, new.0, new.1);
-        let levels = level_keys(&project.0, &key.1);
+        let levels = level_keys(&project.0, &key.1.prompt, key.1.bucket);
         write_cells(conn, granularity, vec![(key, rollup)]).await?;
 
         let stored = read_levels(conn, granularity, &levels.iter().collect::<Vec<_>>()).await?;
@@ -433,10 +428,7 @@ pub(crate) async fn backfill_levels(write: &SqlitePool) -> Result<(), StoreError
                 .map_err(backend)?;
                 let mut folded: HashMap<LevelKey, Rollup> = HashMap::new();
                 for (prompt, bytes) in &rows {
-                    for key in [
-                        (project.clone(), LEVEL_PROJECT, String::new(), bucket),
-                        (project.clone(), LEVEL_PROMPT, prompt.clone(), bucket),
-                    ] {
+                    for key in level_keys(&project, prompt, bucket) {
                         folded
                             .entry(key)
                             .or_default()
