@@ -51,10 +51,13 @@ function init(args)
   first_bad = ""
 end
 
+-- The values also carry the run's start time, so that two runs (a warm-up, then the timed
+-- rounds) never send the same value twice.
+local run_id = tostring(os.time())
 if unique_prefix ~= nil then
   function request()
     counter = counter + 1
-    return wrk.format(nil, nil, nil, unique_prefix .. "#" .. counter .. " " .. unique_suffix)
+    return wrk.format(nil, nil, nil, unique_prefix .. "#" .. run_id .. "-" .. counter .. " " .. unique_suffix)
   end
 end
 

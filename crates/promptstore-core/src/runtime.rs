@@ -39,6 +39,7 @@
 //! lookup and one SHA-256 of `"{experiment}:{unit}"`. No lock of ours is taken unless a
 //! non-live version is involved.
 
+mod answer_json;
 pub mod assignment;
 mod templates;
 
@@ -1931,6 +1932,38 @@ mod tests {
             .to_owned();
         let expected = if arm == "short" { "H3" } else { "H2" };
         assert_eq!(rendered.output, RenderOutput::Text(expected.into()));
+    }
+
+    #[test]
+    fn the_answer_json_is_the_wire_type_serialised() {
+        let s = with_experiment(&[("control", 2, 1.0, false), ("short", 3, 3.0, false)]);
+        let chat_vars = json!({"tone": "brief \"and\" kind\n", "q": "Why\t\\?", "history": [
+            {"role": "user", "content": "Hi ü 🦀"}, {"role": "assistant", "content": "Hello"}]});
+        let cases = [
+            // Text at a label, at a version (no label), and with an arm assignment.
+            s.render(
+                "greet",
+                &label("latest"),
+                &vars(json!({"name": "Ada \"A\""})),
+            ),
+            s.render(
+                "greet",
+                &Selector::Version(1),
+                &vars(json!({"name": "x\u{1}y"})),
+            ),
+            s.render_for("header", &label("production"), &Map::new(), Some("user-1")),
+            // Chat with a placeholder expanded.
+            s.render("chat", &label("latest"), &vars(chat_vars)),
+        ];
+        for rendered in cases {
+            let rendered = rendered.unwrap();
+            let expected = serde_json::to_vec(&rendered.clone().into_wire()).unwrap();
+            let got = rendered.to_json().unwrap();
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
     }
 
     #[test]

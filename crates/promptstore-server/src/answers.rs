@@ -13,8 +13,15 @@
 //!
 //! Only answers without side effects are cached: a render that assigned an experiment arm
 //! to a unit (and so offers an exposure) is never stored, and errors are never stored.
+//!
+//! An answer is kept on its request's *second* sighting, not its first (a "doorkeeper", as
+//! in TinyLFU): a small table remembers a fingerprint of recent requests, and only a request
+//! found there is admitted. Traffic whose requests never repeat (a user's question in every
+//! render) then costs one atomic store per request instead of an entry built, inserted and
+//! evicted unused; traffic that repeats is served from its third request on.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
 use axum::http::HeaderValue;
@@ -29,6 +36,10 @@ const MAX_CACHED_REQUEST_BYTES: usize = 16 * 1024;
 const MAX_CACHED_ANSWER_BYTES: usize = 256 * 1024;
 /// Bookkeeping bytes charged to every entry on top of its request and answer.
 const ENTRY_OVERHEAD_BYTES: u64 = 160;
+/// Slots of the doorkeeper (a power of two; 8 bytes each). A request is remembered until
+/// another one lands on its slot, so this bounds how far apart two sightings may be to
+/// count as a repeat: 16,384 distinct requests in between, on average.
+const DOORKEEPER_SLOTS: usize = 16 * 1024;
 
 /// A cached answer: the rendered body and its ETag, and what it was computed from.
 #[derive(Debug)]
@@ -53,6 +64,8 @@ impl Weighter<u128, Arc<Answer>> for ByBytes {
 /// The render answer cache; `AnswerCache::new(0)` is a cache that keeps nothing.
 pub struct AnswerCache {
     entries: Option<Cache<u128, Arc<Answer>, ByBytes>>,
+    /// Fingerprints of requests seen once (see the module comment); 0 is an empty slot.
+    seen: Box<[AtomicU64]>,
 }
 
 impl std::fmt::Debug for AnswerCache {
@@ -78,7 +91,30 @@ impl AnswerCache {
                 .max(16);
             Cache::with_weighter(estimated, capacity_bytes, ByBytes)
         });
-        AnswerCache { entries }
+        let slots = if entries.is_some() {
+            DOORKEEPER_SLOTS
+        } else {
+            0
+        };
+        let seen = (0..slots).map(|_| AtomicU64::new(0)).collect();
+        AnswerCache { entries, seen }
+    }
+
+    /// Whether `key` was seen before (its answer is worth keeping); remembers it if not.
+    fn seen_before(&self, key: AnswerKey) -> bool {
+        if self.seen.is_empty() {
+            return false;
+        }
+        // The low bits choose the slot, the high half is the fingerprint (never 0, the
+        // empty slot). Races between requests only cost an admission, never a wrong answer:
+        // a hit is still decided by `get`'s full comparison.
+        let slot = &self.seen[(key.0 as usize) & (self.seen.len() - 1)];
+        let fingerprint = ((key.0 >> 64) as u64) | 1;
+        if slot.load(Ordering::Relaxed) == fingerprint {
+            return true;
+        }
+        slot.store(fingerprint, Ordering::Relaxed);
+        false
     }
 
     /// The key of `request` of `project`, or None when such a request is not cached.
@@ -107,7 +143,8 @@ impl AnswerCache {
             .then_some(answer)
     }
 
-    /// Keep `body` (with `etag`) as the answer to `request` of `project` at `snapshot`.
+    /// Keep `body` (with `etag`) as the answer to `request` of `project` at `snapshot`, if
+    /// this request was seen before (see the module comment).
     pub fn insert(
         &self,
         key: AnswerKey,
@@ -120,7 +157,7 @@ impl AnswerCache {
         let Some(entries) = &self.entries else {
             return;
         };
-        if body.len() > MAX_CACHED_ANSWER_BYTES {
+        if body.len() > MAX_CACHED_ANSWER_BYTES || !self.seen_before(key) {
             return;
         }
         entries.insert(
@@ -165,7 +202,9 @@ mod tests {
         let p = project("p");
         let request = br#"{"name":"a","variables":{"x":1}}"#;
         let key = cache.key(&p, request).unwrap();
-        cache.insert(key, &p, 7, request, Bytes::from_static(b"answer"), etag());
+        for _ in 0..2 {
+            cache.insert(key, &p, 7, request, Bytes::from_static(b"answer"), etag());
+        }
 
         let hit = cache
             .get(key, &p, 7, request)
@@ -193,6 +232,38 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_is_kept_from_its_second_sighting_on() {
+        let cache = AnswerCache::new(1 << 20);
+        let p = project("p");
+        let request = br#"{"name":"a"}"#;
+        let key = cache.key(&p, request).unwrap();
+        let keep = || cache.insert(key, &p, 1, request, Bytes::from_static(b"x"), etag());
+        keep();
+        assert!(
+            cache.get(key, &p, 1, request).is_none(),
+            "seen once: not kept"
+        );
+        keep();
+        assert!(cache.get(key, &p, 1, request).is_some(), "seen twice: kept");
+
+        // Requests that never repeat leave the cache empty.
+        let fresh = AnswerCache::new(1 << 20);
+        for i in 0..1_000 {
+            let request = format!(r#"{{"name":"a","variables":{{"i":{i}}}}}"#);
+            let key = fresh.key(&p, request.as_bytes()).unwrap();
+            fresh.insert(
+                key,
+                &p,
+                1,
+                request.as_bytes(),
+                Bytes::from_static(b"x"),
+                etag(),
+            );
+        }
+        assert!(fresh.is_empty());
+    }
+
+    #[test]
     fn a_disabled_cache_keeps_nothing() {
         let cache = AnswerCache::new(0);
         let p = project("p");
@@ -208,7 +279,9 @@ mod tests {
         assert!(cache.key(&p, &big_request).is_none());
         let key = cache.key(&p, b"{}").unwrap();
         let big_answer = Bytes::from(vec![b'x'; MAX_CACHED_ANSWER_BYTES + 1]);
-        cache.insert(key, &p, 1, b"{}", big_answer, etag());
+        for _ in 0..2 {
+            cache.insert(key, &p, 1, b"{}", big_answer.clone(), etag());
+        }
         assert!(cache.get(key, &p, 1, b"{}").is_none());
     }
 
@@ -220,14 +293,16 @@ mod tests {
         for i in 0..1_000 {
             let request = format!(r#"{{"name":"a","variables":{{"i":{i}}}}}"#);
             let key = cache.key(&p, request.as_bytes()).unwrap();
-            cache.insert(
-                key,
-                &p,
-                1,
-                request.as_bytes(),
-                Bytes::from(vec![b'x'; 1024]),
-                etag(),
-            );
+            for _ in 0..2 {
+                cache.insert(
+                    key,
+                    &p,
+                    1,
+                    request.as_bytes(),
+                    Bytes::from(vec![b'x'; 1024]),
+                    etag(),
+                );
+            }
         }
         let entries = cache.entries.as_ref().unwrap();
         assert!(

@@ -421,6 +421,16 @@ async fn a_repeated_render_is_answered_from_the_cache_until_the_prompt_changes()
 
     let first = runtime.render_tagged(&ada).await.unwrap();
     assert_eq!(first.value.text.as_deref(), Some("Hello Ada (v1)"));
+    // The second sighting of a request is still rendered (and its answer kept from then on).
+    let (hits, misses) = (metric(&s, CACHE_HIT).await, metric(&s, CACHE_MISS).await);
+    let second = runtime.render_tagged(&ada).await.unwrap();
+    assert_eq!(second.value, first.value);
+    assert_eq!(
+        metric(&s, CACHE_HIT).await,
+        hits,
+        "the second sighting misses"
+    );
+    assert_eq!(metric(&s, CACHE_MISS).await, misses + 1.0);
     let (hits, misses) = (metric(&s, CACHE_HIT).await, metric(&s, CACHE_MISS).await);
     let again = runtime.render_tagged(&ada).await.unwrap();
     assert_eq!(again.value, first.value);
