@@ -169,14 +169,21 @@ fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
     else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or("").trim();
+    // Compared without a lower-cased copy: this runs on every render.
+    let starts = |prefix: &str| {
+        essence
+            .get(..prefix.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(prefix))
+    };
+    let ends = |suffix: &str| {
+        essence
+            .len()
+            .checked_sub(suffix.len())
+            .and_then(|at| essence.get(at..))
+            .is_some_and(|s| s.eq_ignore_ascii_case(suffix))
+    };
+    essence.eq_ignore_ascii_case("application/json") || (starts("application/") && ends("+json"))
 }
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
@@ -232,6 +239,12 @@ mod tests {
         check(Some("application/json"), true);
         check(Some("Application/JSON; charset=utf-8"), true);
         check(Some("application/merge-patch+json"), true);
+        check(Some("APPLICATION/Problem+JSON ; q=1"), true);
+        check(Some("application/+json"), true);
+        check(Some("application/json5"), false);
+        check(Some("applicatio"), false);
+        check(Some("+json"), false);
+        check(Some("é+json"), false);
         check(Some("text/json"), false);
         check(Some("application/x-ndjson"), false);
         check(Some("text/plain"), false);
