@@ -16,9 +16,9 @@
 //!   and the connection's token (`CONNECTION_TOKEN_SQL`) with those it saw last;
 //! - the roll-up backfill runs when the file is opened, before the cache holds anything.
 //!
-//! The cache is bounded: only buckets near the newest one it has seen are kept (live
-//! traffic touches the current hour and day, and a little of the previous), and a map that
-//! still grows past `MAX_ENTRIES` is emptied.
+//! The cache is bounded: only the newest bucket it has seen and the one before are kept
+//! (live traffic touches the current hour and day, and a little of the previous), and a map
+//! that still grows past `MAX_ENTRIES` is emptied.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -32,12 +32,16 @@ use sqlx::SqliteConnection;
 use super::cells::{LevelKey, ProjectCell};
 use crate::error::backend;
 
-/// Entries per map beyond which the map is emptied rather than grown (a backfill of
-/// history touches many buckets; live traffic over 1,800 combinations needs ~3,600).
-const MAX_ENTRIES: usize = 50_000;
+/// Entries per map beyond which the map is emptied rather than grown (a project with very
+/// many combinations; live traffic over 1,800 combinations needs ~3,600).
+const MAX_ENTRIES: usize = 20_000;
 
-/// Buckets older than the newest seen by more than this many bucket widths are dropped.
-const KEEP_BUCKETS: i64 = 2;
+/// Buckets older than the newest seen by more than this many bucket widths are dropped:
+/// live events are at most minutes late, so the current and the previous hour (and day)
+/// are the working set. A cached cell costs up to a few KiB decoded (its sketches are
+/// B-trees), so the window is what bounds the writer's memory: at most ~7,000 cells of a
+/// 1,800-combination project at a bucket boundary (fine cells of two hours and two days).
+const KEEP_BUCKETS: i64 = 1;
 
 /// A stored cell: its rowid in its table and its rollup as committed.
 #[derive(Debug, Clone)]
