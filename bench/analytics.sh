@@ -87,6 +87,8 @@ HTTP_MIN=$(result ingest_http_eps "$WORK/ingest.txt" 2); HTTP_MAX=$(result inges
 RATIO=$(result ingest_ratio_pct "$WORK/ingest.txt")
 B50=$(result ingest_batch_ms "$WORK/ingest.txt"); B99=$(result ingest_batch_ms "$WORK/ingest.txt" 2)
 ICPU=$(result ingest_server_cpu_pct "$WORK/ingest.txt")
+RAW_US=$(result ingest_cpu_us_per_event "$WORK/ingest.txt"); SRV_US=$(result ingest_cpu_us_per_event "$WORK/ingest.txt" 2)
+DRV_US=$(result ingest_cpu_us_per_event "$WORK/ingest.txt" 3)
 D_OK=$(result ingest_durable "$WORK/ingest.txt"); D_ROUNDS=$(result ingest_durable "$WORK/ingest.txt" 2)
 D_ACK=$(result ingest_durable "$WORK/ingest.txt" 3); D_FOUND=$(result ingest_durable "$WORK/ingest.txt" 4)
 D_CELLS=$(result ingest_durable "$WORK/ingest.txt" 5)
@@ -139,7 +141,7 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "| 3b | experiment results, 3 arms, 3 metrics, $AB_SEED_N attributed events over 30 days | \`GET /api/v1/experiments/{id}\` $AB_EXP ms (\`/project\` $AB_BASE ms) | $AB_RES ms (max $AB_RES_MAX) | +$(calc '%.1f' "$AB_RES - $AB_EXP") ms | < 50 ms | $(verdict "$AB_RES < 50") |"
   echo "| 3c | the results counted every event | stored $AB_SEED_N | counted $AB_COUNTED | | equal | $(verdict "$AB_COUNTED == $AB_SEED_N") |"
   echo
-  echo "Ingestion: server CPU $ICPU% of its core (median); batch round trip p50 $B50 ms, p99 $B99 ms."
+  echo "Ingestion: server CPU $ICPU% of its core (median), $SRV_US µs per event (raw baseline $RAW_US µs per row, load driver $DRV_US µs per event); batch round trip p50 $B50 ms, p99 $B99 ms."
   echo "Seeding the query data set over HTTP (events in arrival order over 30 days, so each batch"
   echo "touches ~1,000 distinct hour cells): $SEED_N events in $SEED_S s = $(calc '%.0f' "$SEED_EPS") events/s sustained;"
   echo "files on disk afterwards: $(calc '%.2f' "$DB_BYTES / 1e9") GB. The experiment's $AB_SEED_N events were stored through"

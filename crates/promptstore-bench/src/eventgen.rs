@@ -204,6 +204,81 @@ impl EventGen {
     }
 }
 
+/// Request bodies for a timed ingestion run, made without generating or serialising events
+/// inside the timed window: a pool of generated events is serialised once (without client id
+/// and timestamp), and each body splices a fresh client id (`<run>-<batch>-<index>`, unique
+/// per event as `EventGen::batch` makes them) and a timestamp in the window before the send
+/// into those bytes. So the load generator costs a copy and a timestamp per event, and the
+/// server is what the run measures. Only for `Spread::Live`.
+#[derive(Debug, Clone)]
+pub struct BodyTemplate {
+    run_tag: String,
+    window_ms: f64,
+    batch_size: usize,
+    /// Each pooled event's JSON object without its opening brace, id and timestamp.
+    tails: Vec<Vec<u8>>,
+}
+
+impl BodyTemplate {
+    /// Serialise `pool_batches` batches of `generator` as the pool.
+    pub fn new(generator: &EventGen, pool_batches: u64) -> anyhow::Result<BodyTemplate> {
+        let Spread::Live { window } = generator.spread else {
+            anyhow::bail!("pre-encoded bodies are for live traffic (Spread::Live) only");
+        };
+        let now = OffsetDateTime::now_utc();
+        let mut tails = Vec::new();
+        for k in 0..pool_batches.max(1) {
+            for mut event in generator.batch(k, now) {
+                event.id = None;
+                event.timestamp = None;
+                let json = serde_json::to_vec(&event)?;
+                // `{"prompt":…}` → `"prompt":…}`: the id and timestamp go in front.
+                let tail = json
+                    .strip_prefix(b"{")
+                    .filter(|t| t.len() > 1)
+                    .ok_or_else(|| anyhow::anyhow!("an event serialised to an empty object"))?;
+                tails.push(tail.to_vec());
+            }
+        }
+        Ok(BodyTemplate {
+            run_tag: generator.run_tag.clone(),
+            window_ms: window.whole_milliseconds() as f64,
+            batch_size: generator.batch_size,
+            tails,
+        })
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Batch `k` as the JSON array `POST /api/v1/events` takes, its timestamps up to the
+    /// window before `now`.
+    pub fn body(&self, k: u64, now: OffsetDateTime) -> anyhow::Result<Vec<u8>> {
+        use std::io::Write as _;
+        let mut rng = Rng::new(k.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xB0D1);
+        let mut body = Vec::with_capacity(self.batch_size * 640 + 2);
+        body.push(b'[');
+        for i in 0..self.batch_size {
+            if i > 0 {
+                body.push(b',');
+            }
+            let back = Duration::milliseconds((self.window_ms * rng.unit()) as i64);
+            let at = (now - back).format(&time::format_description::well_known::Rfc3339)?;
+            write!(
+                body,
+                "{{\"id\":\"{}-{k:08x}-{i:04x}\",\"timestamp\":\"{at}\",",
+                self.run_tag
+            )?;
+            let slot =
+                (k as usize).wrapping_mul(self.batch_size).wrapping_add(i) % self.tails.len();
+            body.extend_from_slice(&self.tails[slot]);
+        }
+        body.push(b']');
+        Ok(body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,5 +367,45 @@ mod tests {
         let body = g.body(1, OffsetDateTime::now_utc()).unwrap();
         let parsed: Vec<EventIn> = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed.len(), 1000);
+    }
+
+    #[test]
+    fn spliced_bodies_hold_the_pool_with_fresh_ids_and_recent_timestamps() {
+        let g = generator(Spread::Live {
+            window: Duration::seconds(60),
+        });
+        let template = BodyTemplate::new(&g, 2).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let mut ids = std::collections::HashSet::new();
+        for k in 0..3u64 {
+            let parsed: Vec<EventIn> = serde_json::from_slice(&template.body(k, now).unwrap())
+                .expect("a body is a JSON array of events");
+            assert_eq!(parsed.len(), 1000);
+            // Batch k, event i carries the content of pool slot (k * 1000 + i) mod 2000.
+            let pool = g.batch(k % 2, now);
+            for (i, e) in parsed.iter().enumerate() {
+                assert!(ids.insert(e.id.clone().unwrap()), "unique client ids");
+                assert_eq!(e.id, Some(format!("t-{k:08x}-{i:04x}")));
+                let at = e.timestamp.unwrap();
+                assert!(at <= now && at >= now - Duration::seconds(60), "{at}");
+                let want = &pool[i];
+                assert_eq!(
+                    (&e.prompt, e.version, &e.model, e.input_tokens, &e.metadata),
+                    (
+                        &want.prompt,
+                        want.version,
+                        &want.model,
+                        want.input_tokens,
+                        &want.metadata
+                    )
+                );
+            }
+        }
+        let chronological = generator(Spread::Chronological {
+            start: now - Duration::days(1),
+            end: now,
+            batches: 10,
+        });
+        assert!(BodyTemplate::new(&chronological, 1).is_err());
     }
 }

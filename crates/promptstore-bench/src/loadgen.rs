@@ -14,7 +14,32 @@ use anyhow::{Context, bail};
 use promptstore_types::IngestReport;
 use time::OffsetDateTime;
 
-use crate::eventgen::EventGen;
+use crate::eventgen::{BodyTemplate, EventGen};
+
+/// Where a run's request bodies come from.
+#[derive(Debug, Clone)]
+pub enum Bodies {
+    /// Generated and serialised per batch (any spread; costs the driver ~µs per event).
+    Generated(Arc<EventGen>),
+    /// Spliced from a pre-serialised pool (live traffic; see `BodyTemplate`).
+    Spliced(Arc<BodyTemplate>),
+}
+
+impl Bodies {
+    fn body(&self, k: u64, now: OffsetDateTime) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Bodies::Generated(g) => g.body(k, now),
+            Bodies::Spliced(t) => t.body(k, now),
+        }
+    }
+
+    fn batch_size(&self) -> usize {
+        match self {
+            Bodies::Generated(g) => g.batch_size,
+            Bodies::Spliced(t) => t.batch_size(),
+        }
+    }
+}
 
 /// An HTTP/1.1 client as the benchmarks use it: keep-alive, TCP_NODELAY (a Nagle stall
 /// costs 40 ms a request), no proxy.
@@ -74,7 +99,7 @@ pub struct Target {
 pub async fn ingest(
     http: &reqwest::Client,
     target: &Target,
-    generator: Arc<EventGen>,
+    bodies: Bodies,
     clients: usize,
     until: Until,
     progress: Option<Progress>,
@@ -87,7 +112,7 @@ pub async fn ingest(
         let http = http.clone();
         let endpoint = format!("{}/api/v1/events", target.url);
         let auth = format!("Bearer {}", target.key);
-        let generator = generator.clone();
+        let bodies = bodies.clone();
         let next = next.clone();
         let acknowledged = acknowledged.clone();
         tasks.spawn(async move {
@@ -101,7 +126,7 @@ pub async fn ingest(
                 if !more {
                     break;
                 }
-                let body = generator.body(k, OffsetDateTime::now_utc())?;
+                let body = bodies.body(k, OffsetDateTime::now_utc())?;
                 let sent = Instant::now();
                 let answer = http
                     .post(&endpoint)
@@ -130,11 +155,11 @@ pub async fn ingest(
                         report.errors.first()
                     );
                 }
-                if report.accepted != generator.batch_size as u64 {
+                if report.accepted != bodies.batch_size() as u64 {
                     bail!(
                         "batch {k}: {} of {} events accepted",
                         report.accepted,
-                        generator.batch_size
+                        bodies.batch_size()
                     );
                 }
                 acknowledged.fetch_add(report.accepted, Ordering::Relaxed);

@@ -148,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
                 url: server.url.clone(),
                 key: runtime,
             },
-            generator,
+            loadgen::Bodies::Generated(generator),
             clients,
             Until::Batches(events / BATCH as u64),
             Some((Duration::from_secs(2), Box::new(report))),

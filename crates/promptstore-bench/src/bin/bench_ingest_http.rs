@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use promptstore_bench::args::Flags;
-use promptstore_bench::eventgen::{EventGen, Spread};
+use promptstore_bench::eventgen::{BodyTemplate, EventGen, Spread};
 use promptstore_bench::eventsdb;
 use promptstore_bench::loadgen::{self, IngestRun, Target, Until};
 use promptstore_bench::pinned::{self, ServeSpec};
@@ -80,8 +80,8 @@ fn settings() -> anyhow::Result<Settings> {
     Ok(s)
 }
 
-/// One baseline measurement: events per second.
-fn raw_round(s: &Settings, round: u32) -> anyhow::Result<f64> {
+/// One baseline measurement: events per second, and CPU µs per event.
+fn raw_round(s: &Settings, round: u32) -> anyhow::Result<(f64, f64)> {
     let db = s.work.join(format!("raw-{round}.db"));
     let mut command = match s.cpu {
         Some(cpu) => {
@@ -109,13 +109,19 @@ fn raw_round(s: &Settings, round: u32) -> anyhow::Result<f64> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let rate = stdout
+    let fields: Vec<f64> = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT raw_events_per_s "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|r| r.parse::<f64>().ok())
-        .with_context(|| format!("the baseline printed no result: {stdout}"))?;
-    Ok(rate)
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|f| f.parse::<f64>().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    match fields.as_slice() {
+        [rate, _, cpu_us, ..] => Ok((*rate, *cpu_us)),
+        _ => bail!("the baseline printed no result: {stdout}"),
+    }
 }
 
 fn remove_db_files(db: &Path) {
@@ -130,6 +136,10 @@ struct HttpRound {
     run: IngestRun,
     found: eventsdb::Contents,
     server_cpu_pct: f64,
+    /// Server CPU per acknowledged event, µs.
+    server_cpu_us: f64,
+    /// This driver's CPU per acknowledged event, µs (it must stay well below its core).
+    driver_cpu_us: f64,
     rss_kib: u64,
 }
 
@@ -151,31 +161,38 @@ async fn http_round(s: &Settings, http: &reqwest::Client, round: u32) -> anyhow:
         extra: vec!["--log".to_owned(), "warn".to_owned()],
         log: s.work.join(format!("server-ingest-{round}.log")),
     })?;
-    let generator = Arc::new(EventGen {
+    // Bodies are spliced from events serialised before the timed window (the driver's cost
+    // per event is a copy and a timestamp): the run measures the server, not the client.
+    // The window is 50 s so that events are at most a minute old when a 10 s round ends.
+    let generator = EventGen {
         prompts: PROMPTS,
         versions: VERSIONS,
         batch_size: s.batch,
         spread: Spread::Live {
-            window: time::Duration::seconds(60),
+            window: time::Duration::seconds(50),
         },
         experiment: None,
         run_tag: format!("r{round}"),
-    });
+    };
+    let bodies = loadgen::Bodies::Spliced(Arc::new(BodyTemplate::new(&generator, 8)?));
     let target = Target {
         url: server.url.clone(),
         key: seeded.runtime_key.clone(),
     };
     let cpu_before = server.cpu_time()?;
+    let driver_before = pinned::cpu_time_of(std::process::id())?;
     let run = loadgen::ingest(
         http,
         &target,
-        generator,
+        bodies,
         s.clients,
         Until::Elapsed(Duration::from_secs_f64(s.seconds)),
         None,
     )
     .await?;
     let cpu = server.cpu_time()?.saturating_sub(cpu_before);
+    let driver_cpu = pinned::cpu_time_of(std::process::id())?.saturating_sub(driver_before);
+    let per_event = |d: Duration| d.as_secs_f64() * 1e6 / run.acknowledged.max(1) as f64;
     let rss_kib = server.memory()?.hwm_kib;
     server.kill_hard()?;
     let found =
@@ -183,6 +200,8 @@ async fn http_round(s: &Settings, http: &reqwest::Client, round: u32) -> anyhow:
     let _ = std::fs::remove_dir_all(&dir);
     Ok(HttpRound {
         server_cpu_pct: 100.0 * cpu.as_secs_f64() / run.elapsed.as_secs_f64(),
+        server_cpu_us: per_event(cpu),
+        driver_cpu_us: per_event(driver_cpu),
         run,
         found,
         rss_kib,
@@ -200,11 +219,16 @@ async fn main() -> anyhow::Result<()> {
     let mut ratios = Vec::new();
     let mut latencies = Vec::new();
     let mut cpu = Vec::new();
+    let mut raw_cpu_us = Vec::new();
+    let mut server_cpu_us = Vec::new();
+    let mut driver_cpu_us = Vec::new();
     let mut rss_max = 0;
     let (mut acknowledged, mut stored, mut in_cells, mut durable_rounds) = (0u64, 0u64, 0u64, 0);
     for round in 1..=s.rounds {
-        let raw = raw_round(&s, round)?;
-        println!("  raw SQLite inserts  round {round}: {raw:>9.0} events/s");
+        let (raw, raw_cpu) = raw_round(&s, round)?;
+        println!(
+            "  raw SQLite inserts  round {round}: {raw:>9.0} events/s  CPU {raw_cpu:.2} µs/event"
+        );
         let h = http_round(&s, &http, round).await?;
         let rate = h.run.events_per_second();
         let p50 = loadgen::percentile(&h.run.latencies_ms, 50.0).unwrap_or(f64::NAN);
@@ -212,9 +236,11 @@ async fn main() -> anyhow::Result<()> {
         let durable =
             h.found.events == h.run.acknowledged && h.found.day_cell_events == h.run.acknowledged;
         println!(
-            "  HTTP ingestion      round {round}: {rate:>9.0} events/s ({:.0}% of raw)  batch p50 {p50:.1} ms p99 {p99:.1} ms  server CPU {:.0}%  acknowledged {} / in events.db after SIGKILL {} / in day cells {}{}",
+            "  HTTP ingestion      round {round}: {rate:>9.0} events/s ({:.0}% of raw)  batch p50 {p50:.1} ms p99 {p99:.1} ms  server CPU {:.0}% = {:.2} µs/event (driver {:.2} µs/event)  acknowledged {} / in events.db after SIGKILL {} / in day cells {}{}",
             100.0 * rate / raw,
             h.server_cpu_pct,
+            h.server_cpu_us,
+            h.driver_cpu_us,
             h.run.acknowledged,
             h.found.events,
             h.found.day_cell_events,
@@ -225,6 +251,9 @@ async fn main() -> anyhow::Result<()> {
         ratios.push(100.0 * rate / raw);
         latencies.extend(h.run.latencies_ms);
         cpu.push(h.server_cpu_pct);
+        raw_cpu_us.push(raw_cpu);
+        server_cpu_us.push(h.server_cpu_us);
+        driver_cpu_us.push(h.driver_cpu_us);
         rss_max = rss_max.max(h.rss_kib);
         acknowledged += h.run.acknowledged;
         stored += h.found.events;
@@ -249,6 +278,12 @@ async fn main() -> anyhow::Result<()> {
         loadgen::percentile(&latencies, 99.0).unwrap_or(f64::NAN)
     );
     println!("RESULT ingest_server_cpu_pct {:.0}", median(&cpu));
+    println!(
+        "RESULT ingest_cpu_us_per_event {:.2} {:.2} {:.2}",
+        median(&raw_cpu_us),
+        median(&server_cpu_us),
+        median(&driver_cpu_us)
+    );
     println!("RESULT ingest_rss_kib {rss_max}");
     println!(
         "RESULT ingest_durable {durable_rounds} {} {acknowledged} {stored} {in_cells}",

@@ -17,9 +17,10 @@ use promptstore_core::analytics::store::{CellQuery, CellSink, KeyDetail};
 use promptstore_core::model::ProjectId;
 use promptstore_core::store::StoreError;
 use promptstore_types::Feedback;
-use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, FromRow, Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
+use super::cache::{Cached, CellCache, CellMap, Staged};
 use super::filter::{Conditions, Param, bind_all_as};
 use super::multirow::MultiRow;
 use crate::codec::{to_json_text, to_ms, to_u32};
@@ -99,13 +100,13 @@ impl CellRow {
     }
 }
 
-/// The stored rollups of the given cells (those that exist), in one statement: the keys go
-/// in as one JSON array, joined against the cell table's unique index.
+/// The stored rollups of the given cells (those that exist) with their rowids, in one
+/// statement: the keys go in as one JSON array, joined against the cell table's unique index.
 pub(crate) async fn read_cells(
     conn: &mut SqliteConnection,
     granularity: Granularity,
     keys: &[&ProjectCell],
-) -> Result<HashMap<ProjectCell, Rollup>, StoreError> {
+) -> Result<HashMap<ProjectCell, Cached>, StoreError> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
@@ -126,17 +127,26 @@ pub(crate) async fn read_cells(
         })
         .collect();
     let json = to_json_text("cell keys", &json)?;
-    let rows: Vec<CellRow> = sqlx::query_as(AssertSqlSafe(read_sql_for(granularity)))
+    let rows: Vec<(i64, CellRow)> = sqlx::query(AssertSqlSafe(read_sql_for(granularity)))
         .bind(json)
         .fetch_all(&mut *conn)
         .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| Ok((row.try_get("rowid")?, CellRow::from_row(row)?)))
+        .collect::<Result<_, sqlx::Error>>()
         .map_err(backend)?;
-    rows.into_iter().map(CellRow::into_parts).collect()
+    rows.into_iter()
+        .map(|(rowid, row)| {
+            let (key, rollup) = row.into_parts()?;
+            Ok((key, Cached { rowid, rollup }))
+        })
+        .collect()
 }
 
 fn read_sql(table: &str) -> String {
     format!(
-        "SELECT c.project, c.bucket, c.prompt_id, c.prompt, c.version, c.label, c.model, \
+        "SELECT c.rowid AS rowid, c.project, c.bucket, c.prompt_id, c.prompt, c.version, c.label, c.model, \
          c.experiment, c.arm, c.rollup FROM json_each(?1) AS j CROSS JOIN {table} AS c \
          ON c.project = j.value ->> 0 AND c.bucket = j.value ->> 1 \
          AND c.prompt_id = j.value ->> 2 AND c.prompt = j.value ->> 3 \
@@ -157,6 +167,128 @@ pub(crate) fn read_sql_for(granularity: Granularity) -> &'static str {
     }
 }
 
+/// `UPDATE` of cells by rowid, many per statement: `(rowid, rollup)` rows joined by rowid.
+/// `OR IGNORE`, like the event insert: a statement that cannot abort half-way needs no
+/// statement journal; `update_rollups` checks that every row was updated.
+fn update_by_rowid(table: &str) -> MultiRow {
+    MultiRow::new(
+        &format!("UPDATE OR IGNORE {table} SET rollup = v.column2 FROM ("),
+        2,
+        &format!(") AS v WHERE {table}.rowid = v.column1"),
+    )
+}
+
+static UPDATE_HOUR: LazyLock<MultiRow> = LazyLock::new(|| update_by_rowid("cells_hour"));
+static UPDATE_DAY: LazyLock<MultiRow> = LazyLock::new(|| update_by_rowid("cells_day"));
+static UPDATE_LEVELS_HOUR: LazyLock<MultiRow> = LazyLock::new(|| update_by_rowid("rollups_hour"));
+static UPDATE_LEVELS_DAY: LazyLock<MultiRow> = LazyLock::new(|| update_by_rowid("rollups_day"));
+
+/// The statement `update_rollups` runs for `rows` cells of the fine (`levels = false`) or
+/// level table (tests read its plan).
+#[cfg(test)]
+pub(crate) fn update_sql_for(granularity: Granularity, levels: bool, rows: usize) -> String {
+    let statements = update_statements(granularity, levels);
+    statements
+        .plan(rows)
+        .first()
+        .map(|(_, sql)| sql.to_string())
+        .unwrap_or_default()
+}
+
+fn update_statements(granularity: Granularity, levels: bool) -> &'static MultiRow {
+    match (granularity, levels) {
+        (Granularity::Hour, false) => &UPDATE_HOUR,
+        (Granularity::Day, false) => &UPDATE_DAY,
+        (Granularity::Hour, true) => &UPDATE_LEVELS_HOUR,
+        (Granularity::Day, true) => &UPDATE_LEVELS_DAY,
+    }
+}
+
+/// Replace the rollups of existing cells, by rowid.
+async fn update_rollups(
+    conn: &mut SqliteConnection,
+    granularity: Granularity,
+    levels: bool,
+    rows: Vec<(i64, Vec<u8>)>,
+) -> Result<(), StoreError> {
+    let statements = update_statements(granularity, levels);
+    let mut rows = rows.into_iter();
+    for (n, sql) in statements.plan(rows.len()) {
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (rowid, rollup) in rows.by_ref().take(n) {
+            q = q.bind(rowid).bind(rollup);
+        }
+        let done = q.execute(&mut *conn).await.map_err(backend)?;
+        if done.rows_affected() != n as u64 {
+            return Err(StoreError::Backend(format!(
+                "{} of {n} aggregate cells to update were not found",
+                n as u64 - done.rows_affected().min(n as u64)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The largest rowid of a cell table (0 when empty): new cells get the ones after it, so
+/// that their rowids are known without reading them back.
+async fn max_rowid(conn: &mut SqliteConnection, table: &str) -> Result<i64, StoreError> {
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT COALESCE(MAX(rowid), 0) FROM {table}"
+    )))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend)
+}
+
+fn insert_cells_sql(table: &str) -> MultiRow {
+    MultiRow::new(
+        &format!("INSERT OR IGNORE INTO {table} (rowid, {KEY_COLUMNS}, rollup)"),
+        11,
+        "",
+    )
+}
+
+static INSERT_HOUR: LazyLock<MultiRow> = LazyLock::new(|| insert_cells_sql("cells_hour"));
+static INSERT_DAY: LazyLock<MultiRow> = LazyLock::new(|| insert_cells_sql("cells_day"));
+
+/// Create new fine cells with the given rowids (none of them exists: the caller read them).
+async fn insert_cells(
+    conn: &mut SqliteConnection,
+    granularity: Granularity,
+    cells: Vec<(i64, ProjectCell, Vec<u8>)>,
+) -> Result<(), StoreError> {
+    let statements = match granularity {
+        Granularity::Hour => &*INSERT_HOUR,
+        Granularity::Day => &*INSERT_DAY,
+    };
+    let mut cells = cells.into_iter();
+    for (n, sql) in statements.plan(cells.len()) {
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (rowid, (project, k), rollup) in cells.by_ref().take(n) {
+            q = q
+                .bind(rowid)
+                .bind(project)
+                .bind(k.bucket)
+                .bind(k.prompt_id)
+                .bind(k.prompt)
+                .bind(i64::from(k.version))
+                .bind(k.label)
+                .bind(k.model)
+                .bind(k.experiment)
+                .bind(k.arm)
+                .bind(rollup);
+        }
+        let done = q.execute(&mut *conn).await.map_err(backend)?;
+        if done.rows_affected() != n as u64 {
+            return Err(StoreError::Backend(format!(
+                "{} of {n} new aggregate cells were refused by the database",
+                n as u64 - done.rows_affected().min(n as u64)
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn upsert(table: &str) -> MultiRow {
     MultiRow::new(
         &format!("INSERT INTO {table} ({KEY_COLUMNS}, rollup)"),
@@ -169,7 +301,7 @@ static UPSERT_HOUR: LazyLock<MultiRow> = LazyLock::new(|| upsert("cells_hour"));
 static UPSERT_DAY: LazyLock<MultiRow> = LazyLock::new(|| upsert("cells_day"));
 
 /// Write the given cells' rollups, creating or replacing them.
-pub(crate) async fn write_cells(
+async fn write_cells(
     conn: &mut SqliteConnection,
     granularity: Granularity,
     cells: Vec<(ProjectCell, Rollup)>,
@@ -199,11 +331,60 @@ pub(crate) async fn write_cells(
     Ok(())
 }
 
-/// Fold `fresh` into the stored cells: read the touched cells, merge, write back.
+/// One touched cell during a merge: its key, the stored cell (from the cache or the file;
+/// `None` when new) and the batch's contribution.
+type Work<K> = (K, Option<Cached>, Rollup);
+
+/// What a merge writes: rollups of existing cells by rowid, new cells, and every touched
+/// cell's new value for the cache.
+struct Merged<K> {
+    updates: Vec<(i64, Vec<u8>)>,
+    inserts: Vec<(i64, K, Vec<u8>)>,
+    staged: Vec<(K, Cached)>,
+}
+
+/// Merge each cell's contribution into its stored value; new cells get rowids from
+/// `next_rowid` on.
+fn merge_work<K: Clone>(work: Vec<Work<K>>, mut next_rowid: i64) -> Merged<K> {
+    let mut merged = Merged {
+        updates: Vec::with_capacity(work.len()),
+        inserts: Vec::new(),
+        staged: Vec::with_capacity(work.len()),
+    };
+    for (key, stored, delta) in work {
+        let cached = match stored {
+            Some(mut cached) => {
+                cached.rollup.merge(&delta);
+                merged.updates.push((cached.rowid, cached.rollup.encode()));
+                cached
+            }
+            None => {
+                let cached = Cached {
+                    rowid: next_rowid,
+                    rollup: delta,
+                };
+                next_rowid += 1;
+                merged
+                    .inserts
+                    .push((cached.rowid, key.clone(), cached.rollup.encode()));
+                cached
+            }
+        };
+        merged.staged.push((key, cached));
+    }
+    merged
+}
+
+/// Fold `fresh` into the stored cells of `granularity` and their roll-up levels: each
+/// touched cell comes from the cache or, when not cached, is read from the file; the merged
+/// values are written by rowid (new cells inserted) and returned in `staged` for the cache,
+/// which gets them back only once the transaction has committed.
 pub(crate) async fn merge_into(
     conn: &mut SqliteConnection,
+    cache: &mut CellCache,
     granularity: Granularity,
     fresh: HashMap<ProjectCell, Rollup>,
+    staged: &mut Staged,
 ) -> Result<(), StoreError> {
     let mut levels: HashMap<LevelKey, Rollup> = HashMap::new();
     for ((project, key), rollup) in &fresh {
@@ -211,20 +392,46 @@ pub(crate) async fn merge_into(
             levels.entry(level).or_default().merge(rollup);
         }
     }
-    merge_levels(conn, granularity, levels).await?;
-    let keys: Vec<&ProjectCell> = fresh.keys().collect();
-    let mut stored = read_cells(conn, granularity, &keys).await?;
-    let merged: Vec<(ProjectCell, Rollup)> = fresh
+    let merged_levels = merge_levels(conn, cache.levels(granularity), granularity, levels).await?;
+
+    let map = cache.cells(granularity);
+    let mut work: Vec<Work<ProjectCell>> = fresh
         .into_iter()
-        .map(|(key, rollup)| match stored.remove(&key) {
-            Some(mut existing) => {
-                existing.merge(&rollup);
-                (key, existing)
-            }
-            None => (key, rollup),
+        .map(|(key, delta)| {
+            let cached = map.take(&key);
+            (key, cached, delta)
         })
         .collect();
-    write_cells(conn, granularity, merged).await
+    let missing: Vec<&ProjectCell> = work
+        .iter()
+        .filter(|w| w.1.is_none())
+        .map(|w| &w.0)
+        .collect();
+    if !missing.is_empty() {
+        let mut stored = read_cells(conn, granularity, &missing).await?;
+        for w in work.iter_mut().filter(|w| w.1.is_none()) {
+            w.1 = stored.remove(&w.0);
+        }
+    }
+    let next_rowid = if work.iter().any(|w| w.1.is_none()) {
+        max_rowid(conn, table(granularity)).await? + 1
+    } else {
+        0
+    };
+    let merged = merge_work(work, next_rowid);
+    update_rollups(conn, granularity, false, merged.updates).await?;
+    insert_cells(conn, granularity, merged.inserts).await?;
+    match granularity {
+        Granularity::Hour => {
+            staged.hour = merged.staged;
+            staged.levels_hour = merged_levels;
+        }
+        Granularity::Day => {
+            staged.day = merged.staged;
+            staged.levels_day = merged_levels;
+        }
+    }
+    Ok(())
 }
 
 // ---- roll-up levels ----------------------------------------------------------------------
@@ -235,7 +442,7 @@ const LEVEL_PROJECT: i64 = 0;
 const LEVEL_PROMPT: i64 = 1;
 
 /// A roll-up level cell: (project, level, prompt name or `''`, bucket).
-type LevelKey = (String, i64, String, i64);
+pub(crate) type LevelKey = (String, i64, String, i64);
 
 fn level_table(granularity: Granularity) -> &'static str {
     match granularity {
@@ -254,7 +461,7 @@ fn level_keys(project: &str, prompt: &str, bucket: i64) -> [LevelKey; 2] {
 
 fn read_levels_sql(table: &str) -> String {
     format!(
-        "SELECT c.project, c.level, c.prompt, c.bucket, c.rollup FROM json_each(?1) AS j \
+        "SELECT c.rowid, c.project, c.level, c.prompt, c.bucket, c.rollup FROM json_each(?1) AS j \
          CROSS JOIN {table} AS c ON c.project = j.value ->> 0 AND c.level = j.value ->> 1 \
          AND c.prompt = j.value ->> 2 AND c.bucket = j.value ->> 3"
     )
@@ -274,12 +481,24 @@ fn upsert_levels(table: &str) -> MultiRow {
 static UPSERT_LEVELS_HOUR: LazyLock<MultiRow> = LazyLock::new(|| upsert_levels("rollups_hour"));
 static UPSERT_LEVELS_DAY: LazyLock<MultiRow> = LazyLock::new(|| upsert_levels("rollups_day"));
 
-/// The stored level cells among `keys` (those that exist), encoded, in one statement.
+fn insert_levels_sql(table: &str) -> MultiRow {
+    MultiRow::new(
+        &format!("INSERT OR IGNORE INTO {table} (rowid, project, level, prompt, bucket, rollup)"),
+        6,
+        "",
+    )
+}
+
+static INSERT_LEVELS_HOUR: LazyLock<MultiRow> = LazyLock::new(|| insert_levels_sql("rollups_hour"));
+static INSERT_LEVELS_DAY: LazyLock<MultiRow> = LazyLock::new(|| insert_levels_sql("rollups_day"));
+
+/// The stored level cells among `keys` (those that exist) with their rowids, encoded, in
+/// one statement.
 async fn read_levels(
     conn: &mut SqliteConnection,
     granularity: Granularity,
     keys: &[&LevelKey],
-) -> Result<HashMap<LevelKey, Vec<u8>>, StoreError> {
+) -> Result<HashMap<LevelKey, (i64, Vec<u8>)>, StoreError> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
@@ -291,14 +510,16 @@ async fn read_levels(
         Granularity::Hour => READ_LEVELS_HOUR.as_str(),
         Granularity::Day => READ_LEVELS_DAY.as_str(),
     };
-    let rows: Vec<(String, i64, String, i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql))
+    let rows: Vec<(i64, String, i64, String, i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(to_json_text("level keys", &json)?)
         .fetch_all(&mut *conn)
         .await
         .map_err(backend)?;
     Ok(rows
         .into_iter()
-        .map(|(project, level, prompt, bucket, rollup)| ((project, level, prompt, bucket), rollup))
+        .map(|(rowid, project, level, prompt, bucket, rollup)| {
+            ((project, level, prompt, bucket), (rowid, rollup))
+        })
         .collect())
 }
 
@@ -328,30 +549,87 @@ async fn write_levels(
     Ok(())
 }
 
-/// Fold `fresh` into the stored level cells: read the touched ones, merge, write back.
-async fn merge_levels(
+/// Create new level cells with the given rowids (none of them exists: the caller read them).
+async fn insert_levels(
     conn: &mut SqliteConnection,
     granularity: Granularity,
-    fresh: HashMap<LevelKey, Rollup>,
+    cells: Vec<(i64, LevelKey, Vec<u8>)>,
 ) -> Result<(), StoreError> {
-    let keys: Vec<&LevelKey> = fresh.keys().collect();
-    let stored = read_levels(conn, granularity, &keys).await?;
-    let mut merged = Vec::with_capacity(fresh.len());
-    for (key, mut rollup) in fresh {
-        if let Some(bytes) = stored.get(&key) {
-            rollup
-                .merge_encoded(bytes)
-                .map_err(|e| corrupt("roll-up level cell", e))?;
+    let statements = match granularity {
+        Granularity::Hour => &*INSERT_LEVELS_HOUR,
+        Granularity::Day => &*INSERT_LEVELS_DAY,
+    };
+    let mut cells = cells.into_iter();
+    for (n, sql) in statements.plan(cells.len()) {
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (rowid, (project, level, prompt, bucket), rollup) in cells.by_ref().take(n) {
+            q = q
+                .bind(rowid)
+                .bind(project)
+                .bind(level)
+                .bind(prompt)
+                .bind(bucket)
+                .bind(rollup);
         }
-        merged.push((key, rollup));
+        let done = q.execute(&mut *conn).await.map_err(backend)?;
+        if done.rows_affected() != n as u64 {
+            return Err(StoreError::Backend(format!(
+                "{} of {n} new roll-up level cells were refused by the database",
+                n as u64 - done.rows_affected().min(n as u64)
+            )));
+        }
     }
-    write_levels(conn, granularity, merged).await
+    Ok(())
+}
+
+/// Fold `fresh` into the level cells, as `merge_into` does for fine cells; returns the
+/// merged cells to stage for the cache.
+async fn merge_levels(
+    conn: &mut SqliteConnection,
+    map: &mut CellMap<LevelKey>,
+    granularity: Granularity,
+    fresh: HashMap<LevelKey, Rollup>,
+) -> Result<Vec<(LevelKey, Cached)>, StoreError> {
+    let mut work: Vec<Work<LevelKey>> = fresh
+        .into_iter()
+        .map(|(key, delta)| {
+            let cached = map.take(&key);
+            (key, cached, delta)
+        })
+        .collect();
+    let missing: Vec<&LevelKey> = work
+        .iter()
+        .filter(|w| w.1.is_none())
+        .map(|w| &w.0)
+        .collect();
+    if !missing.is_empty() {
+        let mut stored = read_levels(conn, granularity, &missing).await?;
+        for w in work.iter_mut().filter(|w| w.1.is_none()) {
+            if let Some((rowid, bytes)) = stored.remove(&w.0) {
+                let rollup =
+                    Rollup::decode(&bytes).map_err(|e| corrupt("roll-up level cell", e))?;
+                w.1 = Some(Cached { rowid, rollup });
+            }
+        }
+    }
+    let next_rowid = if work.iter().any(|w| w.1.is_none()) {
+        max_rowid(conn, level_table(granularity)).await? + 1
+    } else {
+        0
+    };
+    let merged = merge_work(work, next_rowid);
+    update_rollups(conn, granularity, true, merged.updates).await?;
+    insert_levels(conn, granularity, merged.inserts).await?;
+    Ok(merged.staged)
 }
 
 /// Late judgements of a stored event: adjust its hour and day cells, and their roll-up level
 /// cells, by the difference (`Rollup::replace_judgements`). Part of the caller's transaction.
+/// The touched cells leave the cache (they are read from the file when next needed), so a
+/// failed transaction cannot leave the cache ahead of the file.
 pub(crate) async fn replace_judgements(
     conn: &mut SqliteConnection,
+    cache: &mut CellCache,
     project: &ProjectId,
     event_id: i64,
     event: &EventRecord,
@@ -366,18 +644,23 @@ pub(crate) async fn replace_judgements(
     };
     for granularity in [Granularity::Hour, Granularity::Day] {
         let key = (project.0.clone(), cell_key(granularity, event));
+        let levels = level_keys(&project.0, &key.1.prompt, key.1.bucket);
+        cache.cells(granularity).take(&key);
+        for level in &levels {
+            cache.levels(granularity).take(level);
+        }
         let mut cells = read_cells(conn, granularity, &[&key]).await?;
         let mut rollup = cells
             .remove(&key)
-            .ok_or_else(|| missing(granularity, "cell"))?;
+            .ok_or_else(|| missing(granularity, "cell"))?
+            .rollup;
         rollup.replace_judgements(old.0, old.1, new.0, new.1);
-        let levels = level_keys(&project.0, &key.1.prompt, key.1.bucket);
         write_cells(conn, granularity, vec![(key, rollup)]).await?;
 
         let stored = read_levels(conn, granularity, &levels.iter().collect::<Vec<_>>()).await?;
         let mut adjusted = Vec::with_capacity(levels.len());
         for level in levels {
-            let bytes = stored
+            let (_, bytes) = stored
                 .get(&level)
                 .ok_or_else(|| missing(granularity, "roll-up level cell"))?;
             let mut rollup = Rollup::decode(bytes).map_err(|e| corrupt("roll-up level cell", e))?;

@@ -95,6 +95,11 @@ pub(crate) async fn open(path: &Path) -> Result<Pools, StoreError> {
         .max_connections(1)
         .min_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // One long-lived connection: the cell cache is tied to it (a new connection, which
+        // `after_connect` marks with a new token, empties the cache).
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .after_connect(|conn, _| Box::pin(super::cache::mark_connection(conn)))
         .connect_with(
             options(path, WRITER_CACHE_KIB)
                 .journal_mode(SqliteJournalMode::Wal)

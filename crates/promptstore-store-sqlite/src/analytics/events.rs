@@ -253,6 +253,7 @@ pub(crate) async fn window(
 /// day cells from the old judgements to the new ones (caller's transaction).
 pub(crate) async fn attach(
     conn: &mut SqliteConnection,
+    cache: &mut super::cache::CellCache,
     project: &ProjectId,
     event: &EventRef,
     scores: &BTreeMap<String, f64>,
@@ -281,6 +282,7 @@ pub(crate) async fn attach(
     // The cells and their roll-up levels, by the difference.
     super::cells::replace_judgements(
         conn,
+        cache,
         project,
         stored.id,
         &stored.event,

@@ -12,6 +12,7 @@ use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::store::StoreError;
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
+use super::cache::{CellCache, Staged};
 use super::cells::{ProjectCell, bucket_of, merge_into};
 use super::multirow::MultiRow;
 use super::rows::{EVENT_COLUMN_COUNT, EVENT_COLUMNS, bind_event, encode_json};
@@ -31,11 +32,13 @@ static INSERT_EVENTS: LazyLock<MultiRow> = LazyLock::new(|| {
     )
 });
 
-/// Store `events`; see `AnalyticsStore::ingest`.
+/// Store `events`; see `AnalyticsStore::ingest`. Returns the outcomes and the cells written,
+/// which the caller puts in `cache` once the transaction has committed.
 pub(crate) async fn ingest(
     conn: &mut SqliteConnection,
+    cache: &mut CellCache,
     events: Vec<EventRecord>,
-) -> Result<Vec<IngestOutcome>, StoreError> {
+) -> Result<(Vec<IngestOutcome>, Staged), StoreError> {
     let mut known = stored_client_ids(conn, &events).await?;
     let mut next_id = next_event_id(conn).await?;
 
@@ -56,15 +59,16 @@ pub(crate) async fn ingest(
         fresh.push((next_id, event));
         next_id += 1;
     }
+    let mut staged = Staged::default();
     if fresh.is_empty() {
-        return Ok(outcomes);
+        return Ok((outcomes, staged));
     }
 
     let (hours, days) = fold(&fresh);
     insert_events(conn, fresh).await?;
-    merge_into(conn, Granularity::Hour, hours).await?;
-    merge_into(conn, Granularity::Day, days).await?;
-    Ok(outcomes)
+    merge_into(conn, cache, Granularity::Hour, hours, &mut staged).await?;
+    merge_into(conn, cache, Granularity::Day, days, &mut staged).await?;
+    Ok((outcomes, staged))
 }
 
 /// A cell named by borrowed parts of an event: folding a batch allocates per cell, not per
@@ -112,21 +116,27 @@ fn owned(c: CellRef<'_>) -> ProjectCell {
     )
 }
 
-/// The batch's contribution to its hour and day cells (`Rollup::add` per event).
+/// The batch's contribution to its hour and day cells: each event is added to its hour
+/// cell (`Rollup::add`), and each day cell is the merge of the batch's hour cells inside it
+/// (a merge is exact for counts and sketches; sums differ only in the order floats are
+/// added), so the per-event work is done once, not once per granularity.
 fn fold(
     fresh: &[(i64, EventRecord)],
 ) -> (HashMap<ProjectCell, Rollup>, HashMap<ProjectCell, Rollup>) {
     let mut hours: HashMap<CellRef<'_>, Rollup> = HashMap::new();
-    let mut days: HashMap<CellRef<'_>, Rollup> = HashMap::new();
     for (_, e) in fresh {
         let at_ms = to_ms(e.at);
         hours
             .entry(cell_ref(e, bucket_of(Granularity::Hour, at_ms)))
             .or_default()
             .add(e);
-        days.entry(cell_ref(e, bucket_of(Granularity::Day, at_ms)))
-            .or_default()
-            .add(e);
+    }
+    let mut days: HashMap<CellRef<'_>, Rollup> = HashMap::new();
+    for (hour, rollup) in &hours {
+        let mut day = *hour;
+        // An hour bucket (seconds) lies inside one UTC day.
+        day.1 = bucket_of(Granularity::Day, hour.1.saturating_mul(1000));
+        days.entry(day).or_default().merge(rollup);
     }
     let own = |cells: HashMap<CellRef<'_>, Rollup>| {
         cells
@@ -248,6 +258,20 @@ mod tests {
                 "{cells}"
             );
             assert!(!cells.contains("SCAN c"), "{cells}");
+            // Cached cells are written by rowid: one primary-key seek per cell.
+            for levels in [false, true] {
+                let update = plan(
+                    &db,
+                    &super::super::cells::update_sql_for(granularity, levels, 4),
+                )
+                .await;
+                assert!(
+                    update.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
+                    "{update}"
+                );
+                assert!(!update.contains("SCAN cells_"), "{update}");
+                assert!(!update.contains("SCAN rollups_"), "{update}");
+            }
         }
     }
 
@@ -298,8 +322,9 @@ mod tests {
         let batch: Vec<EventRecord> = (0..10)
             .map(|i| record(i, if i == 7 { "refused" } else { "fine" }))
             .collect();
+        let mut cache = CellCache::default();
         let mut tx = crate::tx::begin(&db.write).await.unwrap();
-        let result = ingest(&mut tx, batch).await;
+        let result = ingest(&mut tx, &mut cache, batch).await;
         let result = crate::tx::finish(tx, result).await;
         assert!(
             matches!(&result, Err(StoreError::Backend(m)) if m.contains("refused by the database")),
@@ -315,8 +340,8 @@ mod tests {
         // The same batch without the refused row goes in whole.
         let mut tx = crate::tx::begin(&db.write).await.unwrap();
         let batch: Vec<EventRecord> = (0..10).map(|i| record(i, "fine")).collect();
-        let result = ingest(&mut tx, batch).await;
-        let outcomes = crate::tx::finish(tx, result).await.unwrap();
+        let result = ingest(&mut tx, &mut cache, batch).await;
+        let (outcomes, _) = crate::tx::finish(tx, result).await.unwrap();
         assert_eq!(outcomes.len(), 10);
         assert!(
             outcomes

@@ -10,6 +10,7 @@
 //! analytics commit (two files cannot share one durable transaction in WAL mode).
 
 mod alerts;
+mod cache;
 mod cells;
 mod connect;
 mod events;
@@ -22,6 +23,8 @@ mod rows;
 mod store_impl;
 
 use std::path::{Path, PathBuf};
+
+use std::sync::Arc;
 
 use promptstore_core::store::StoreError;
 use sqlx::SqlitePool;
@@ -47,12 +50,15 @@ pub fn events_path_for(registry: &Path) -> PathBuf {
     registry.with_file_name(events)
 }
 
-/// The analytics database: its two pools and its file.
+/// The analytics database: its two pools, its file, and the writer's cache of cells.
 #[derive(Clone, Debug)]
 pub(crate) struct AnalyticsDb {
     pub(crate) write: SqlitePool,
     pub(crate) read: SqlitePool,
     pub(crate) path: PathBuf,
+    /// Held by every writer of cells from before its transaction until after its commit
+    /// (see `cache`); writers that touch no cell (retention, prices, alerts) never take it.
+    pub(crate) cells: Arc<tokio::sync::Mutex<cache::CellCache>>,
 }
 
 impl AnalyticsDb {
@@ -62,6 +68,7 @@ impl AnalyticsDb {
             write: pools.write,
             read: pools.read,
             path: path.to_owned(),
+            cells: Arc::default(),
         })
     }
 

@@ -54,9 +54,27 @@ impl AnalyticsStore for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        // The cache lock first, then the write connection: the order every writer of
+        // cells takes them in.
+        let mut cache = self.analytics.cells.lock().await;
         let mut tx = tx::begin(&self.analytics.write).await?;
-        let result = ingest::ingest(&mut tx, events).await;
-        tx::finish(tx, result).await
+        let result = async {
+            cache.validate(&mut tx).await?;
+            ingest::ingest(&mut tx, &mut cache, events).await
+        }
+        .await;
+        match tx::finish(tx, result).await {
+            Ok((outcomes, staged)) => {
+                cache.commit(staged);
+                Ok(outcomes)
+            }
+            Err(e) => {
+                // The touched cells already left the cache; forget the rest too, in case
+                // the failure left the file in a state the cache cannot tell.
+                cache.clear();
+                Err(e)
+            }
+        }
     }
 
     async fn attach(
@@ -66,8 +84,9 @@ impl AnalyticsStore for SqliteStore {
         scores: &BTreeMap<String, f64>,
         feedback: Option<&Feedback>,
     ) -> Result<StoredEvent, StoreError> {
+        let mut cache = self.analytics.cells.lock().await;
         let mut tx = tx::begin(&self.analytics.write).await?;
-        let result = events::attach(&mut tx, project, event, scores, feedback).await;
+        let result = events::attach(&mut tx, &mut cache, project, event, scores, feedback).await;
         tx::finish(tx, result).await
     }
 
