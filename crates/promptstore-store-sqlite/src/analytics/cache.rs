@@ -33,8 +33,10 @@ use super::cells::{LevelKey, ProjectCell};
 use crate::error::backend;
 
 /// Entries per map beyond which the map is emptied rather than grown (a project with very
-/// many combinations; live traffic over 1,800 combinations needs ~3,600).
-const MAX_ENTRIES: usize = 20_000;
+/// many combinations; live traffic over 1,800 combinations needs ~3,600). A decoded cell
+/// costs up to ~3.5 KiB, so this also bounds the cache's memory whatever the cardinality:
+/// at most ~28 MiB per map (the server's whole footprint target is 200 MB).
+const MAX_ENTRIES: usize = 8_000;
 
 /// Buckets older than the newest seen by more than this many bucket widths are dropped:
 /// live events are at most minutes late, so the current and the previous hour (and day)
