@@ -1,4 +1,4 @@
-//! A write-through cache of the aggregate cells the writer touches most: the decoded rollup
+//! A write-through cache of the aggregate cells the writer touches most: the encoded rollup
 //! and the rowid of the fine cells and roll-up level cells of the newest buckets, so that a
 //! commit merges its batch into memory and writes each touched cell by rowid, instead of
 //! first reading (and decoding) every one of them back from the file.
@@ -25,7 +25,6 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use promptstore_core::analytics::model::Granularity;
-use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::store::StoreError;
 use sqlx::SqliteConnection;
 
@@ -33,23 +32,25 @@ use super::cells::{LevelKey, ProjectCell};
 use crate::error::backend;
 
 /// Entries per map beyond which the map is emptied rather than grown (a project with very
-/// many combinations; live traffic over 1,800 combinations needs ~3,600). A decoded cell
-/// costs up to ~3.5 KiB, so this also bounds the cache's memory whatever the cardinality:
-/// at most ~28 MiB per map (the server's whole footprint target is 200 MB).
+/// many combinations; live traffic over 1,800 combinations needs ~3,600). With cells kept
+/// encoded (~200–600 B in the benchmarks, a few KiB for the widest sketches) this also
+/// bounds the cache's memory whatever the cardinality: a few MiB per map.
 const MAX_ENTRIES: usize = 8_000;
 
 /// Buckets older than the newest seen by more than this many bucket widths are dropped:
 /// live events are at most minutes late, so the current and the previous hour (and day)
-/// are the working set. A cached cell costs up to a few KiB decoded (its sketches are
-/// B-trees), so the window is what bounds the writer's memory: at most ~7,000 cells of a
-/// 1,800-combination project at a bucket boundary (fine cells of two hours and two days).
+/// are the working set: at most ~7,000 cells of a 1,800-combination project at a bucket
+/// boundary (fine cells of two hours and two days).
 const KEEP_BUCKETS: i64 = 1;
 
-/// A stored cell: its rowid in its table and its rollup as committed.
+/// A stored cell: its rowid in its table and its rollup as committed, encoded. Kept encoded
+/// (a few hundred bytes) rather than decoded (~3.5 KiB: the sketches are B-trees): a commit
+/// folds the stored bytes into the batch's contribution (`Rollup::merge_encoded`, which
+/// only adds) and encodes the sum, which it must write anyway.
 #[derive(Debug, Clone)]
 pub(crate) struct Cached {
     pub(crate) rowid: i64,
-    pub(crate) rollup: Rollup,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// The cells of one table.

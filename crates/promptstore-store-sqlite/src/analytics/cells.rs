@@ -86,6 +86,12 @@ struct CellRow {
 impl CellRow {
     fn into_parts(self) -> Result<(ProjectCell, Rollup), StoreError> {
         let rollup = decode(&self.rollup)?;
+        let (key, _) = self.into_key_and_bytes()?;
+        Ok((key, rollup))
+    }
+
+    /// The cell's key and its rollup as stored (not decoded).
+    fn into_key_and_bytes(self) -> Result<(ProjectCell, Vec<u8>), StoreError> {
         let key = CellKey {
             bucket: self.bucket,
             prompt_id: self.prompt_id,
@@ -96,7 +102,7 @@ impl CellRow {
             experiment: self.experiment,
             arm: self.arm,
         };
-        Ok(((self.project, key), rollup))
+        Ok(((self.project, key), self.rollup))
     }
 }
 
@@ -138,8 +144,8 @@ pub(crate) async fn read_cells(
         .map_err(backend)?;
     rows.into_iter()
         .map(|(rowid, row)| {
-            let (key, rollup) = row.into_parts()?;
-            Ok((key, Cached { rowid, rollup }))
+            let (key, bytes) = row.into_key_and_bytes()?;
+            Ok((key, Cached { rowid, bytes }))
         })
         .collect()
 }
@@ -344,35 +350,41 @@ struct Merged<K> {
 }
 
 /// Merge each cell's contribution into its stored value; new cells get rowids from
-/// `next_rowid` on.
-fn merge_work<K: Clone>(work: Vec<Work<K>>, mut next_rowid: i64) -> Merged<K> {
+/// `next_rowid` on. The stored bytes are folded into the contribution (every field of a
+/// rollup is a sum, so this is the same value as the stored rollup plus the contribution).
+fn merge_work<K: Clone>(work: Vec<Work<K>>, mut next_rowid: i64) -> Result<Merged<K>, StoreError> {
     let mut merged = Merged {
         updates: Vec::with_capacity(work.len()),
         inserts: Vec::new(),
         staged: Vec::with_capacity(work.len()),
     };
-    for (key, stored, delta) in work {
+    for (key, stored, mut sum) in work {
         let cached = match stored {
-            Some(mut cached) => {
-                cached.rollup.merge(&delta);
-                merged.updates.push((cached.rowid, cached.rollup.encode()));
+            Some(stored) => {
+                sum.merge_encoded(&stored.bytes)
+                    .map_err(|e| corrupt("aggregate cell", e))?;
+                let cached = Cached {
+                    rowid: stored.rowid,
+                    bytes: sum.encode(),
+                };
+                merged.updates.push((cached.rowid, cached.bytes.clone()));
                 cached
             }
             None => {
                 let cached = Cached {
                     rowid: next_rowid,
-                    rollup: delta,
+                    bytes: sum.encode(),
                 };
                 next_rowid += 1;
                 merged
                     .inserts
-                    .push((cached.rowid, key.clone(), cached.rollup.encode()));
+                    .push((cached.rowid, key.clone(), cached.bytes.clone()));
                 cached
             }
         };
         merged.staged.push((key, cached));
     }
-    merged
+    Ok(merged)
 }
 
 /// Fold `fresh` into the stored cells of `granularity` and their roll-up levels: each
@@ -418,7 +430,7 @@ pub(crate) async fn merge_into(
     } else {
         0
     };
-    let merged = merge_work(work, next_rowid);
+    let merged = merge_work(work, next_rowid)?;
     update_rollups(conn, granularity, false, merged.updates).await?;
     insert_cells(conn, granularity, merged.inserts).await?;
     match granularity {
@@ -606,9 +618,7 @@ async fn merge_levels(
         let mut stored = read_levels(conn, granularity, &missing).await?;
         for w in work.iter_mut().filter(|w| w.1.is_none()) {
             if let Some((rowid, bytes)) = stored.remove(&w.0) {
-                let rollup =
-                    Rollup::decode(&bytes).map_err(|e| corrupt("roll-up level cell", e))?;
-                w.1 = Some(Cached { rowid, rollup });
+                w.1 = Some(Cached { rowid, bytes });
             }
         }
     }
@@ -617,7 +627,7 @@ async fn merge_levels(
     } else {
         0
     };
-    let merged = merge_work(work, next_rowid);
+    let merged = merge_work(work, next_rowid)?;
     update_rollups(conn, granularity, true, merged.updates).await?;
     insert_levels(conn, granularity, merged.inserts).await?;
     Ok(merged.staged)
@@ -650,10 +660,10 @@ pub(crate) async fn replace_judgements(
             cache.levels(granularity).take(level);
         }
         let mut cells = read_cells(conn, granularity, &[&key]).await?;
-        let mut rollup = cells
+        let stored = cells
             .remove(&key)
-            .ok_or_else(|| missing(granularity, "cell"))?
-            .rollup;
+            .ok_or_else(|| missing(granularity, "cell"))?;
+        let mut rollup = decode(&stored.bytes)?;
         rollup.replace_judgements(old.0, old.1, new.0, new.1);
         write_cells(conn, granularity, vec![(key, rollup)]).await?;
 
