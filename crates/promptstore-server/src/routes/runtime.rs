@@ -114,21 +114,16 @@ fn cached_json(request_headers: &HeaderMap, etag: &str, body: Vec<u8>) -> Respon
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| {
-        tracing::error!(error = %e, "serialising a response failed");
-        ApiError::new(
-            ErrorCode::Internal,
-            "internal error; the cause is in the server log",
-        )
-    })
+    serde_json::to_vec(value).map_err(serialising_failed)
 }
 
-/// ETag of a body: its 128-bit xxh3. Used where the answer depends on more than one
-/// version (renders through includes, bulk), so only the bytes can say. An ETag is a cache
-/// validator, not a signature: a fast non-cryptographic hash is enough, and hashing every
-/// rendered answer with SHA-256 cost more than rendering it.
-fn body_etag(body: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(body))
+/// The 500 for an answer that could not be serialised (the cause goes to the log).
+fn serialising_failed(e: serde_json::Error) -> ApiError {
+    tracing::error!(error = %e, "serialising a response failed");
+    ApiError::new(
+        ErrorCode::Internal,
+        "internal error; the cause is in the server log",
+    )
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -237,8 +232,12 @@ pub async fn resolve_bulk(
         label: label.clone(),
         prompts: resolved.iter().map(|r| r.to_wire()).collect(),
     })?;
-    let etag = body_etag(&body);
-    Ok(cached_json(&headers, &etag, body))
+    let etag = quoted_body_etag(&body);
+    Ok(answer_response(
+        &headers,
+        &etag,
+        axum::body::Bytes::from(body),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/render", tag = "runtime", request_body = RenderRequest,
@@ -296,13 +295,7 @@ pub(crate) async fn render_answer(
     if let (Some(assignment), Some(unit)) = (&rendered.resolved.assignment, unit) {
         expose(state, project, assignment, unit);
     }
-    let body = rendered.to_json().map_err(|e| {
-        tracing::error!(error = %e, "serialising a render answer failed");
-        ApiError::new(
-            ErrorCode::Internal,
-            "internal error; the cause is in the server log",
-        )
-    })?;
+    let body = rendered.to_json().map_err(serialising_failed)?;
     let body = axum::body::Bytes::from(body);
     let etag = quoted_body_etag(&body);
     // An answer that assigned an arm is not kept: a repeat must offer its exposure again.
@@ -314,15 +307,17 @@ pub(crate) async fn render_answer(
     Ok(answer_response(headers, &etag, body))
 }
 
-/// `"<body_etag>"` as a header value, without the intermediate strings (a render that
-/// missed the answer cache spent more on formatting its ETag than on hashing its body).
+/// The quoted ETag of a body: its 128-bit xxh3 in hex. Used where the answer depends on
+/// more than one version (renders through includes, bulk), so only the bytes can say. An
+/// ETag is a cache validator, not a signature: a fast non-cryptographic hash is enough, and
+/// hashing every rendered answer with SHA-256 cost more than rendering it. Written into a
+/// stack buffer: a render that missed the answer cache spent more on formatting its ETag
+/// through intermediate strings than on hashing its body.
 fn quoted_body_etag(body: &[u8]) -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = xxhash_rust::xxh3::xxh3_128(body).to_be_bytes();
     let mut quoted = [b'"'; 34];
-    for (i, byte) in digest.iter().enumerate() {
-        quoted[1 + 2 * i] = HEX[usize::from(byte >> 4)];
-        quoted[2 + 2 * i] = HEX[usize::from(byte & 0xf)];
+    if hex::encode_to_slice(digest, &mut quoted[1..33]).is_err() {
+        return HeaderValue::from_static("\"0\"");
     }
     HeaderValue::from_bytes(&quoted).unwrap_or(HeaderValue::from_static("\"0\""))
 }
@@ -362,7 +357,8 @@ mod tests {
     #[test]
     fn the_quoted_body_etag_is_the_body_etag_in_quotes() {
         for body in [&b""[..], b"{}", &[7u8; 1500]] {
-            let expected = format!("\"{}\"", body_etag(body));
+            let body_etag = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(body));
+            let expected = format!("\"{body_etag}\"");
             assert_eq!(quoted_body_etag(body).to_str().unwrap(), expected);
         }
     }

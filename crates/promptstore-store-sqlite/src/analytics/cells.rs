@@ -8,6 +8,7 @@
 //! fine cells it covers. Only `fold` reads the levels, when the query needs no finer key.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::sync::LazyLock;
 
 use futures_util::TryStreamExt;
@@ -341,6 +342,46 @@ async fn write_cells(
 /// `None` when new) and the batch's contribution.
 type Work<K> = (K, Option<Cached>, Rollup);
 
+/// The batch's cells, each with its stored value when the cache holds it (taken out: it
+/// comes back only after the commit).
+fn take_cached<K: Hash + Eq>(map: &mut CellMap<K>, fresh: HashMap<K, Rollup>) -> Vec<Work<K>> {
+    fresh
+        .into_iter()
+        .map(|(key, delta)| {
+            let cached = map.take(&key);
+            (key, cached, delta)
+        })
+        .collect()
+}
+
+/// The keys whose stored value is not known yet (to read from the file).
+fn uncached<K>(work: &[Work<K>]) -> Vec<&K> {
+    work.iter()
+        .filter(|w| w.1.is_none())
+        .map(|w| &w.0)
+        .collect()
+}
+
+/// Put the values read from the file in; cells still without one are new.
+fn fill_stored<K: Hash + Eq>(work: &mut [Work<K>], mut stored: HashMap<K, Cached>) {
+    for w in work.iter_mut().filter(|w| w.1.is_none()) {
+        w.1 = stored.remove(&w.0);
+    }
+}
+
+/// The first rowid for the new cells of `work` in `table` (0, unused, when there are none).
+async fn first_new_rowid<K>(
+    conn: &mut SqliteConnection,
+    work: &[Work<K>],
+    table: &str,
+) -> Result<i64, StoreError> {
+    if work.iter().any(|w| w.1.is_none()) {
+        Ok(max_rowid(conn, table).await? + 1)
+    } else {
+        Ok(0)
+    }
+}
+
 /// What a merge writes: rollups of existing cells by rowid, new cells, and every touched
 /// cell's new value for the cache.
 struct Merged<K> {
@@ -406,30 +447,13 @@ pub(crate) async fn merge_into(
     }
     let merged_levels = merge_levels(conn, cache.levels(granularity), granularity, levels).await?;
 
-    let map = cache.cells(granularity);
-    let mut work: Vec<Work<ProjectCell>> = fresh
-        .into_iter()
-        .map(|(key, delta)| {
-            let cached = map.take(&key);
-            (key, cached, delta)
-        })
-        .collect();
-    let missing: Vec<&ProjectCell> = work
-        .iter()
-        .filter(|w| w.1.is_none())
-        .map(|w| &w.0)
-        .collect();
+    let mut work = take_cached(cache.cells(granularity), fresh);
+    let missing = uncached(&work);
     if !missing.is_empty() {
-        let mut stored = read_cells(conn, granularity, &missing).await?;
-        for w in work.iter_mut().filter(|w| w.1.is_none()) {
-            w.1 = stored.remove(&w.0);
-        }
+        let stored = read_cells(conn, granularity, &missing).await?;
+        fill_stored(&mut work, stored);
     }
-    let next_rowid = if work.iter().any(|w| w.1.is_none()) {
-        max_rowid(conn, table(granularity)).await? + 1
-    } else {
-        0
-    };
+    let next_rowid = first_new_rowid(conn, &work, table(granularity)).await?;
     let merged = merge_work(work, next_rowid)?;
     update_rollups(conn, granularity, false, merged.updates).await?;
     insert_cells(conn, granularity, merged.inserts).await?;
@@ -510,7 +534,7 @@ async fn read_levels(
     conn: &mut SqliteConnection,
     granularity: Granularity,
     keys: &[&LevelKey],
-) -> Result<HashMap<LevelKey, (i64, Vec<u8>)>, StoreError> {
+) -> Result<HashMap<LevelKey, Cached>, StoreError> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
@@ -529,8 +553,8 @@ async fn read_levels(
         .map_err(backend)?;
     Ok(rows
         .into_iter()
-        .map(|(rowid, project, level, prompt, bucket, rollup)| {
-            ((project, level, prompt, bucket), (rowid, rollup))
+        .map(|(rowid, project, level, prompt, bucket, bytes)| {
+            ((project, level, prompt, bucket), Cached { rowid, bytes })
         })
         .collect())
 }
@@ -602,31 +626,13 @@ async fn merge_levels(
     granularity: Granularity,
     fresh: HashMap<LevelKey, Rollup>,
 ) -> Result<Vec<(LevelKey, Cached)>, StoreError> {
-    let mut work: Vec<Work<LevelKey>> = fresh
-        .into_iter()
-        .map(|(key, delta)| {
-            let cached = map.take(&key);
-            (key, cached, delta)
-        })
-        .collect();
-    let missing: Vec<&LevelKey> = work
-        .iter()
-        .filter(|w| w.1.is_none())
-        .map(|w| &w.0)
-        .collect();
+    let mut work = take_cached(map, fresh);
+    let missing = uncached(&work);
     if !missing.is_empty() {
-        let mut stored = read_levels(conn, granularity, &missing).await?;
-        for w in work.iter_mut().filter(|w| w.1.is_none()) {
-            if let Some((rowid, bytes)) = stored.remove(&w.0) {
-                w.1 = Some(Cached { rowid, bytes });
-            }
-        }
+        let stored = read_levels(conn, granularity, &missing).await?;
+        fill_stored(&mut work, stored);
     }
-    let next_rowid = if work.iter().any(|w| w.1.is_none()) {
-        max_rowid(conn, level_table(granularity)).await? + 1
-    } else {
-        0
-    };
+    let next_rowid = first_new_rowid(conn, &work, level_table(granularity)).await?;
     let merged = merge_work(work, next_rowid)?;
     update_rollups(conn, granularity, true, merged.updates).await?;
     insert_levels(conn, granularity, merged.inserts).await?;
@@ -670,10 +676,11 @@ pub(crate) async fn replace_judgements(
         let stored = read_levels(conn, granularity, &levels.iter().collect::<Vec<_>>()).await?;
         let mut adjusted = Vec::with_capacity(levels.len());
         for level in levels {
-            let (_, bytes) = stored
+            let cell = stored
                 .get(&level)
                 .ok_or_else(|| missing(granularity, "roll-up level cell"))?;
-            let mut rollup = Rollup::decode(bytes).map_err(|e| corrupt("roll-up level cell", e))?;
+            let mut rollup =
+                Rollup::decode(&cell.bytes).map_err(|e| corrupt("roll-up level cell", e))?;
             rollup.replace_judgements(old.0, old.1, new.0, new.1);
             adjusted.push((level, rollup));
         }
