@@ -32,10 +32,12 @@
 //! same [`RuntimeError::NeedVersion`] path as any other non-live version. Includes that
 //! name a label (`x@production`) follow the label itself, never an experiment.
 //!
-//! Hot path cost: one hash lookup for the prompt, one for the label, the variable check, a
-//! context map, one `arc-swap` load of the template generation, and per template one lookup
-//! in minijinja's template cache (its internal mutex) and the render itself (a plain-text
-//! template: one copy). With a running experiment on the label: one more hash
+//! Hot path cost: one hash lookup for the prompt, one for the label, the variable check, one
+//! `arc-swap` load of the template generation, and per template: a plain-text template, one
+//! copy; a template of only text, `{{ variable }}` and plain `for` loops (most prompts), a
+//! concatenation by the fast path (`template::fast`, byte for byte the engine's output);
+//! any other, a context map (once per render), one lookup in minijinja's template cache
+//! (its internal mutex) and the engine's render. With a running experiment on the label: one more hash
 //! lookup and one SHA-256 of `"{experiment}:{unit}"`. No lock of ours is taken unless a
 //! non-live version is involved.
 
@@ -44,7 +46,7 @@ pub mod assignment;
 mod templates;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use minijinja::ErrorKind;
 use promptstore_types::{
@@ -60,6 +62,7 @@ use crate::template::engine::{
     self, RenderLimits, context, is_plain_text, render_named, render_plain, render_template,
     template_name,
 };
+use crate::template::fast::FastTemplate;
 use crate::template::format_include_ref;
 use crate::variables::{check_variables, placeholder_messages};
 use assignment::{ArmAssignment, ExperimentTable, RunningExperiment};
@@ -97,8 +100,13 @@ impl RuntimeError {
 /// How one template of a version (the text, or one chat message) is rendered.
 #[derive(Debug)]
 enum Part {
-    /// Through the engine, under this engine name (compiled on first use).
-    Engine(Box<str>),
+    /// Through the engine, under this engine name (compiled on first use), unless the
+    /// template is one the fast path renders (decided at its first render, then kept with
+    /// the version: versions are immutable) and the values allow it.
+    Engine {
+        name: Box<str>,
+        fast: OnceLock<Option<FastTemplate>>,
+    },
     /// Plain text without template syntax: rendered without the engine (it renders to
     /// itself), so it is never compiled. Keeps the engine name for error messages.
     Plain(Box<str>),
@@ -112,7 +120,10 @@ impl Part {
         if is_plain_text(source) {
             Part::Plain(name)
         } else {
-            Part::Engine(name)
+            Part::Engine {
+                name,
+                fast: OnceLock::new(),
+            }
         }
     }
 }
@@ -761,21 +772,24 @@ impl ProjectSnapshot {
         checked: &crate::variables::CheckedVariables<'_>,
     ) -> std::result::Result<RenderOutput, RuntimeError> {
         let limits = &self.inner.limits;
-        // The engine's context only when a part goes through the engine.
-        let ctx = version
-            .parts
-            .iter()
-            .any(|p| matches!(p, Part::Engine(_)))
-            .then(|| context(checked));
-        let ctx = ctx.as_ref();
+        // The engine's context, built when a part first needs the engine.
+        let mut ctx: Option<minijinja::Value> = None;
         let mut remaining = limits.max_output_bytes;
         let mut render = |part: &Part, source: &str| -> Result<String> {
-            match (part, ctx) {
-                (Part::Engine(name), Some(ctx)) => {
+            match part {
+                Part::Engine { name, fast } => {
+                    let fast = fast.get_or_init(|| FastTemplate::compile(source));
+                    if let Some(done) = fast
+                        .as_ref()
+                        .and_then(|f| f.render(checked, name, &mut remaining, limits))
+                    {
+                        return done;
+                    }
+                    let ctx = ctx.get_or_insert_with(|| context(checked));
                     render_named(env, name, ctx, &mut remaining, limits)
                 }
-                (Part::Plain(name), _) => render_plain(name, source, &mut remaining, limits),
-                (Part::Engine(_), None) | (Part::Placeholder, _) => Err(Error::rejected(
+                Part::Plain(name) => render_plain(name, source, &mut remaining, limits),
+                Part::Placeholder => Err(Error::rejected(
                     ErrorCode::Internal,
                     "a template part does not match its version",
                 )),
@@ -2137,12 +2151,14 @@ mod tests {
             Ok("H2"),
         );
         assert_eq!(s.compiled_templates(), 0);
+        // Text and plain variables: the fast path renders it, the engine compiles nothing.
         check(
             render_text(&s, "greet", &label("production"), json!({"name": "A"})),
             Ok("Hello A!"),
         );
-        assert_eq!(s.compiled_templates(), 1);
-        // A plain chat message next to a templated one: only the latter is compiled.
+        assert_eq!(s.compiled_templates(), 0);
+        // A plain chat message next to one that needs the engine (a filter): only the latter
+        // is compiled.
         let prompts = vec![prompt_record(
             "c",
             "c",
@@ -2161,7 +2177,7 @@ mod tests {
             Template::Chat {
                 messages: vec![
                     message("system", "You are terse.\n"),
-                    message("user", "{{ q }}"),
+                    message("user", "{{ q | trim }}"),
                 ],
             },
             vec![spec("q", VarType::String)],
@@ -2170,7 +2186,7 @@ mod tests {
             max_output_bytes: 20,
             ..RenderLimits::default()
         };
-        let c = ProjectSnapshot::build(prompts, versions, limits);
+        let c = ProjectSnapshot::build(prompts.clone(), versions, limits);
         match c.render("c", &label("latest"), &vars(json!({"q": "why?"}))) {
             Ok(r) => assert_eq!(
                 r.output,
@@ -2196,6 +2212,41 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // The same with `{{ q }}`, which the fast path renders: the same budget, the same error.
+        let fast = ProjectSnapshot::build(
+            prompts,
+            vec![version_record(
+                "c",
+                "c",
+                1,
+                Template::Chat {
+                    messages: vec![
+                        message("system", "You are terse.\n"),
+                        message("user", "{{ q }}"),
+                    ],
+                },
+                vec![spec("q", VarType::String)],
+            )],
+            limits,
+        );
+        for (q, ok) in [("x".repeat(6), true), ("x".repeat(7), false)] {
+            match fast.render("c", &label("latest"), &vars(json!({ "q": q }))) {
+                Ok(r) if ok => match r.output {
+                    RenderOutput::Messages(m) => assert_eq!(m[1].content, q),
+                    other => panic!("{other:?}"),
+                },
+                Err(RuntimeError::Failed(e)) if !ok => {
+                    assert_eq!(e.code(), ErrorCode::RenderLimit, "{e}");
+                    assert!(
+                        e.to_string()
+                            .contains("'c@1#1' produced more than 20 bytes"),
+                        "{e}"
+                    );
+                }
+                other => panic!("{q}: {other:?}"),
+            }
+        }
+        assert_eq!(fast.compiled_templates(), 0);
         let tight = RenderLimits {
             max_output_bytes: 5,
             ..RenderLimits::default()

@@ -174,7 +174,7 @@ pub(crate) fn render_plain(
     Ok(out.to_owned())
 }
 
-fn output_limit_error(top: &str, limits: &RenderLimits) -> Error {
+pub(crate) fn output_limit_error(top: &str, limits: &RenderLimits) -> Error {
     Error::rejected(
         ErrorCode::RenderLimit,
         format!(

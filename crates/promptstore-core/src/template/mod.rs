@@ -6,10 +6,13 @@
 //! - [`parse_include_ref`] / [`format_include_ref`]: the `name@label` / `name@3` references.
 //!
 //! Rendering itself happens in `crate::runtime`, which owns the compiled templates; the
-//! engine configuration and error mapping it uses live in `engine`.
+//! engine configuration and error mapping it uses live in `engine`, and the fast path for
+//! templates that are only text, variables and plain loops (rendered without the engine,
+//! byte for byte as the engine would) in `fast`.
 
 mod analysis;
 pub(crate) mod engine;
+pub(crate) mod fast;
 mod includes;
 
 pub use analysis::{Analysis, analyze};
