@@ -134,6 +134,9 @@ pub struct VersionEntry {
     record: VersionRecord,
     /// Text: one part. Chat: one per entry.
     parts: Vec<Part>,
+    /// The pieces of a render answer's JSON that depend on the version alone, made at its
+    /// first render (see `answer_json`).
+    json: OnceLock<answer_json::VersionJson>,
 }
 
 impl VersionEntry {
@@ -152,7 +155,11 @@ impl VersionEntry {
                 })
                 .collect(),
         };
-        VersionEntry { record, parts }
+        VersionEntry {
+            record,
+            parts,
+            json: OnceLock::new(),
+        }
     }
 
     pub fn record(&self) -> &VersionRecord {
@@ -1969,7 +1976,38 @@ mod tests {
             // Chat with a placeholder expanded.
             s.render("chat", &label("latest"), &vars(chat_vars)),
         ];
-        for rendered in cases {
+        // Chat whose plain-text messages (escapes, a trailing newline the engine drops) are
+        // written from the version's cached JSON, rendered twice (the cache made, then used).
+        let message = |role: &str, content: &str| ChatMessage::Message {
+            role: role.into(),
+            content: content.into(),
+        };
+        let plain = ProjectSnapshot::build(
+            vec![prompt_record(
+                "c",
+                "c",
+                PromptKind::Chat,
+                PromptStatus::Active,
+                &[("latest", 1)],
+            )],
+            vec![version_record(
+                "c",
+                "c",
+                1,
+                Template::Chat {
+                    messages: vec![
+                        message("system", "Be \"terse\",\n\tkind \\ ü 🦀 \u{1}.\r\n"),
+                        message("user", "{{ q }}"),
+                        message("assistant", "{# only a comment #}"),
+                        message("user", "plain again\n"),
+                    ],
+                },
+                vec![spec("q", VarType::String)],
+            )],
+            RenderLimits::default(),
+        );
+        let chat = || plain.render("c", &label("latest"), &vars(json!({"q": "Why \"so\"?\n"})));
+        for rendered in cases.into_iter().chain([chat(), chat()]) {
             let rendered = rendered.unwrap();
             let expected = serde_json::to_vec(&rendered.clone().into_wire()).unwrap();
             let got = rendered.to_json().unwrap();

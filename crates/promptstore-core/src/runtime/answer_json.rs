@@ -7,16 +7,83 @@
 //! at a time; its output is byte-for-byte what serde_json writes for the wire type, which
 //! the tests check on every shape of answer.
 
-use promptstore_types::PromptKind;
+use promptstore_types::{ChatMessage, PromptKind, Template};
 
-use super::{RenderOutput, Rendered};
+use super::{Part, RenderOutput, Rendered, VersionEntry};
+use crate::template::engine::plain_text_output;
+
+/// The JSON of what a render answer takes from its version alone, made at the version's
+/// first render and kept with it (versions are immutable): the model config, and the JSON
+/// string of each plain-text template's output. A static system message is most of the
+/// bytes of a typical answer; escaping it again on every render, and serialising the model
+/// config's value tree, were about half of writing the answer.
+#[derive(Debug)]
+pub(super) struct VersionJson {
+    /// `None` if the model config did not serialise (then every answer tries again and
+    /// reports the error).
+    model_config: Option<Box<[u8]>>,
+    /// Per part of the version: the JSON string of a plain-text part's output.
+    plain: Box<[Option<Box<[u8]>>]>,
+}
+
+impl VersionJson {
+    fn of(version: &VersionEntry) -> Self {
+        let sources: Vec<&str> = match &version.record.template {
+            Template::Text { text } => vec![text],
+            Template::Chat { messages } => messages
+                .iter()
+                .map(|m| match m {
+                    ChatMessage::Message { content, .. } => content.as_str(),
+                    ChatMessage::Placeholder { .. } => "",
+                })
+                .collect(),
+        };
+        let plain = version
+            .parts
+            .iter()
+            .zip(sources)
+            .map(|(part, source)| {
+                matches!(part, Part::Plain(_)).then(|| {
+                    let mut out = Vec::new();
+                    write_str(&mut out, plain_text_output(source));
+                    out.into_boxed_slice()
+                })
+            })
+            .collect();
+        VersionJson {
+            model_config: serde_json::to_vec(&version.record.model_config)
+                .ok()
+                .map(Vec::into_boxed_slice),
+            plain,
+        }
+    }
+
+    /// The JSON string of `content` when it is the output of plain-text part `index`.
+    fn plain(&self, version: &VersionEntry, index: usize, content: &str) -> Option<&[u8]> {
+        let json = self.plain.get(index)?.as_deref()?;
+        let source = match &version.record.template {
+            Template::Text { text } => text.as_str(),
+            Template::Chat { messages } => match messages.get(index)? {
+                ChatMessage::Message { content, .. } => content.as_str(),
+                ChatMessage::Placeholder { .. } => return None,
+            },
+        };
+        // Compared, not assumed: a cheap check that keeps this exact whatever produced
+        // the output.
+        (plain_text_output(source) == content).then_some(json)
+    }
+}
 
 impl Rendered {
     /// The wire answer of `render` as JSON: the bytes of
     /// `serde_json::to_vec(&self.clone().into_wire())`, without the copies.
     pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
         let p = self.resolved.prompt();
-        let v = self.resolved.version();
+        let entry = &*self.resolved.version;
+        let v = &entry.record;
+        let cached = entry.json.get_or_init(|| VersionJson::of(entry));
+        // Messages match the version's parts one to one unless a placeholder expanded.
+        let one_to_one = !entry.parts.iter().any(|p| matches!(p, Part::Placeholder));
         let mut out = Vec::with_capacity(256 + output_len(&self.output));
         out.extend_from_slice(b"{\"prompt\":");
         write_str(&mut out, &p.name);
@@ -32,7 +99,10 @@ impl Rendered {
         match &self.output {
             RenderOutput::Text(text) => {
                 out.extend_from_slice(b",\"text\":");
-                write_str(&mut out, text);
+                match cached.plain(entry, 0, text) {
+                    Some(json) => out.extend_from_slice(json),
+                    None => write_str(&mut out, text),
+                }
             }
             RenderOutput::Messages(messages) => {
                 out.extend_from_slice(b",\"messages\":[");
@@ -43,14 +113,23 @@ impl Rendered {
                     out.extend_from_slice(b"{\"role\":");
                     write_str(&mut out, &m.role);
                     out.extend_from_slice(b",\"content\":");
-                    write_str(&mut out, &m.content);
+                    match one_to_one
+                        .then(|| cached.plain(entry, i, &m.content))
+                        .flatten()
+                    {
+                        Some(json) => out.extend_from_slice(json),
+                        None => write_str(&mut out, &m.content),
+                    }
                     out.push(b'}');
                 }
                 out.push(b']');
             }
         }
         out.extend_from_slice(b",\"model_config\":");
-        serde_json::to_writer(&mut out, &v.model_config)?;
+        match &cached.model_config {
+            Some(json) => out.extend_from_slice(json),
+            None => serde_json::to_writer(&mut out, &v.model_config)?,
+        }
         if let Some(assignment) = &self.resolved.assignment {
             out.extend_from_slice(b",\"assignment\":");
             serde_json::to_writer(&mut out, &assignment.to_wire())?;
