@@ -19,11 +19,16 @@
 //! - at render time every printed value must be a string, a number or a boolean (a list for
 //!   the loop's iterable, of such items); a missing or other value declines (the engine then
 //!   reports the undefined variable, prints `none`, a map or a list as it does);
-//! - values are printed with the engine's own formatting (its `Value`'s `Display`, which is
-//!   what the sandbox's `AutoEscape::None` output writes);
+//! - values are printed as the engine prints them (its `Value`'s `Display`, which is what
+//!   the sandbox's `AutoEscape::None` output writes): strings as they are, integers in
+//!   decimal, floats as Rust prints them with `.0` added when that has no `.`, booleans as
+//!   `True`/`False` — written here without the engine's intermediate string;
 //! - the output limit is charged the same way (all of the output, error when it would
 //!   exceed what is left), and a render that could come near the engine's fuel budget
-//!   declines, so the engine's `render_limit` errors stay the engine's.
+//!   declines, so the engine's `render_limit` errors stay the engine's;
+//! - a render declines at the first value it does not print and throws away what it wrote:
+//!   the engine, which writes in the same order, would have written the same until then,
+//!   so the first failure (the output limit, or the engine's own) is the engine's.
 //!
 //! A differential test renders thousands of generated templates and values both ways.
 
@@ -32,7 +37,7 @@ use std::fmt::Write as _;
 use minijinja::machinery::{self, ast};
 use serde_json::Value;
 
-use super::engine::{RenderLimits, json_to_value, output_limit_error};
+use super::engine::{RenderLimits, output_limit_error};
 use crate::error::Result;
 use crate::variables::CheckedVariables;
 
@@ -46,6 +51,8 @@ pub(crate) struct FastTemplate {
     nodes: Box<[Node]>,
     /// Bytes of literal text outside loops, for the output's first allocation.
     text_len: usize,
+    /// The fuel bound of everything but the loops' items.
+    fuel: u64,
 }
 
 #[derive(Debug)]
@@ -57,18 +64,22 @@ enum Node {
         target: Box<str>,
         iter: Box<str>,
         body: Box<[Node]>,
+        /// The fuel bound per item (and once more for the loop's end).
+        per_item: u64,
     },
 }
 
 /// Fuel the engine charges, at most, per node (the code generator emits one `EmitRaw` per
 /// text and a lookup and an emit per variable; a loop costs its iterable's lookup, and per
-/// item an iterate, a store and a jump, plus the final iterate). Doubled for the margin,
-/// and the render declines unless even that stays under the budget: near the budget the
-/// engine decides.
+/// item an iterate, a store and a jump, plus the final iterate). A render declines unless
+/// twice the bound stays under the budget: near the budget the engine decides.
 const FUEL_TEXT: u64 = 1;
 const FUEL_VAR: u64 = 2;
 const FUEL_LOOP: u64 = 2;
 const FUEL_PER_ITEM: u64 = 3;
+
+/// Slack in the output's first allocation for printed values.
+const VALUES_ROOM: usize = 128;
 
 impl FastTemplate {
     /// The fast form of `source`, or `None` when the fast path does not cover it (the
@@ -79,20 +90,26 @@ impl FastTemplate {
             return None;
         };
         let mut nodes = Vec::with_capacity(template.children.len());
-        let mut text_len = 0;
+        let (mut text_len, mut fuel) = (0, 0);
         for stmt in &template.children {
             let node = match stmt {
                 ast::Stmt::ForLoop(for_loop) => compile_loop(for_loop)?,
                 other => compile_simple(other)?,
             };
-            if let Node::Text(text) = &node {
-                text_len += text.len();
-            }
+            fuel += match &node {
+                Node::Text(text) => {
+                    text_len += text.len();
+                    FUEL_TEXT
+                }
+                Node::Var(_) => FUEL_VAR,
+                Node::For { .. } => FUEL_LOOP,
+            };
             nodes.push(node);
         }
         Some(FastTemplate {
             nodes: nodes.into_boxed_slice(),
             text_len,
+            fuel,
         })
     }
 
@@ -106,51 +123,15 @@ impl FastTemplate {
         remaining: &mut usize,
         limits: &RenderLimits,
     ) -> Option<Result<String>> {
-        // First every value is checked and the work bounded, so that declining never
-        // depends on how far the output got.
-        let mut fuel: u64 = 0;
-        let mut capacity = self.text_len;
+        // The work is bounded first: it depends on the loops' lengths only.
+        let mut fuel = self.fuel;
         for node in self.nodes.iter() {
-            match node {
-                Node::Text(_) => fuel += FUEL_TEXT,
-                Node::Var(var) => {
-                    capacity += printable(vars.get(var)?)?;
-                    fuel += FUEL_VAR;
-                }
-                Node::For { target, iter, body } => {
-                    let Value::Array(items) = vars.get(iter)? else {
-                        return None;
-                    };
-                    let mut per_item = FUEL_PER_ITEM;
-                    let mut item_bytes = 0;
-                    for node in body.iter() {
-                        match node {
-                            Node::Text(text) => {
-                                per_item += FUEL_TEXT;
-                                item_bytes += text.len();
-                            }
-                            Node::Var(var) if var == target => per_item += FUEL_VAR,
-                            Node::Var(var) => {
-                                per_item += FUEL_VAR;
-                                item_bytes += printable(vars.get(var)?)?;
-                            }
-                            Node::For { .. } => return None,
-                        }
-                    }
-                    if body
-                        .iter()
-                        .any(|n| matches!(n, Node::Var(v) if v == target))
-                    {
-                        for item in items {
-                            capacity += printable(item)?;
-                        }
-                    }
-                    let n = u64::try_from(items.len()).ok()?;
-                    fuel = fuel
-                        .saturating_add(FUEL_LOOP)
-                        .saturating_add(n.saturating_add(1).saturating_mul(per_item));
-                    capacity = capacity.saturating_add(items.len().saturating_mul(item_bytes));
-                }
+            if let Node::For { iter, per_item, .. } = node {
+                let Value::Array(items) = vars.get(iter)? else {
+                    return None;
+                };
+                let rounds = u64::try_from(items.len()).ok()?.saturating_add(1);
+                fuel = fuel.saturating_add(rounds.saturating_mul(*per_item));
             }
         }
         if fuel.saturating_mul(2) >= limits.fuel {
@@ -158,25 +139,20 @@ impl FastTemplate {
         }
 
         let mut out = Output {
-            buf: String::with_capacity(capacity.min(*remaining)),
+            buf: String::with_capacity((self.text_len + VALUES_ROOM).min(*remaining)),
             limit: *remaining,
         };
         for node in self.nodes.iter() {
             let written = match node {
                 Node::Text(text) => out.text(text),
-                Node::Var(var) => out.value(vars.get(var)?),
-                Node::For { target, iter, body } => {
+                Node::Var(var) => out.value(vars.get(var)?)?,
+                Node::For {
+                    target, iter, body, ..
+                } => {
                     let Value::Array(items) = vars.get(iter)? else {
                         return None;
                     };
-                    items.iter().all(|item| {
-                        body.iter().all(|node| match node {
-                            Node::Text(text) => out.text(text),
-                            Node::Var(var) if var == target => out.value(item),
-                            Node::Var(var) => vars.get(var).is_some_and(|v| out.value(v)),
-                            Node::For { .. } => false,
-                        })
-                    })
+                    out.items(target, items, body, vars)?
                 }
             };
             if !written {
@@ -218,23 +194,20 @@ fn compile_loop(for_loop: &ast::ForLoop<'_>) -> Option<Node> {
         .iter()
         .map(compile_simple)
         .collect::<Option<Vec<_>>>()?;
+    let per_item = FUEL_PER_ITEM
+        + body
+            .iter()
+            .map(|node| match node {
+                Node::Text(_) => FUEL_TEXT,
+                _ => FUEL_VAR,
+            })
+            .sum::<u64>();
     Some(Node::For {
         target: target.id.into(),
         iter: iter.id.into(),
         body: body.into_boxed_slice(),
+        per_item,
     })
-}
-
-/// An upper bound of the printed length of a value the fast path prints, or `None` for a
-/// value it leaves to the engine (null, lists, maps).
-fn printable(value: &Value) -> Option<usize> {
-    match value {
-        Value::String(s) => Some(s.len()),
-        // Room for any integer; a float may print longer and grows the buffer.
-        Value::Number(_) => Some(24),
-        Value::Bool(_) => Some(5),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
-    }
 }
 
 /// The output and its byte limit; a write that would pass the limit fails.
@@ -244,6 +217,7 @@ struct Output {
 }
 
 impl Output {
+    /// Writes `text`; `false` when it does not fit.
     fn text(&mut self, text: &str) -> bool {
         if text.len() > self.limit - self.buf.len() {
             return false;
@@ -252,23 +226,60 @@ impl Output {
         true
     }
 
-    /// A checked scalar (see [`printable`]) as the engine prints it.
-    fn value(&mut self, value: &Value) -> bool {
+    /// Writes a value as the engine prints it: `None` for a value the fast path leaves to
+    /// the engine (null, lists, maps), else whether it fit.
+    fn value(&mut self, value: &Value) -> Option<bool> {
+        let before = self.buf.len();
         match value {
-            Value::String(s) => self.text(s),
-            other => {
-                let before = self.buf.len();
-                // The engine's formatting: `Display` of its value (`AutoEscape::None`).
-                if write!(self.buf, "{}", json_to_value(other)).is_err() {
-                    return false;
+            Value::String(s) => return Some(self.text(s)),
+            Value::Bool(b) => return Some(self.text(if *b { "True" } else { "False" })),
+            // The engine's value of a JSON number (`engine::json_to_value`): an integer when
+            // it is one, else a float.
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    return Some(self.text(itoa::Buffer::new().format(i)));
                 }
-                if self.buf.len() > self.limit {
-                    self.buf.truncate(before);
-                    return false;
+                if let Some(u) = n.as_u64() {
+                    return Some(self.text(itoa::Buffer::new().format(u)));
                 }
-                true
+                let f = n.as_f64().filter(|f| f.is_finite())?;
+                // Writing to a `String` cannot fail.
+                let _ = write!(self.buf, "{f}");
+                if !self.buf[before..].contains('.') {
+                    self.buf.push_str(".0");
+                }
+            }
+            Value::Null | Value::Array(_) | Value::Object(_) => return None,
+        }
+        if self.buf.len() > self.limit {
+            self.buf.truncate(before);
+            return Some(false);
+        }
+        Some(true)
+    }
+
+    /// The loop's body once per item: `None` to decline, else whether it all fit.
+    fn items(
+        &mut self,
+        target: &str,
+        items: &[Value],
+        body: &[Node],
+        vars: &CheckedVariables<'_>,
+    ) -> Option<bool> {
+        for item in items {
+            for node in body {
+                let written = match node {
+                    Node::Text(text) => self.text(text),
+                    Node::Var(var) if **var == *target => self.value(item)?,
+                    Node::Var(var) => self.value(vars.get(var)?)?,
+                    Node::For { .. } => return None,
+                };
+                if !written {
+                    return Some(false);
+                }
             }
         }
+        Some(true)
     }
 }
 
