@@ -3,6 +3,8 @@
 //! caller's unit id (sticky arm assignment), and the assignment is offered to the exposure
 //! buffer without waiting.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -20,7 +22,7 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, JsonBytes, Query, decode_json};
 use crate::metrics::RuntimeOp;
 use crate::routes::common::if_none_match;
-use crate::state::AppState;
+use crate::state::{AppState, ProjectRuntime};
 
 /// How many times a resolve may load a non-live version and retry before giving up (each
 /// retry only happens when a concurrent write replaced the prompt in between).
@@ -55,7 +57,19 @@ async fn on_snapshot<T>(
     kind: RuntimeOp,
     op: impl Fn(&ProjectSnapshot) -> Result<T, RuntimeError>,
 ) -> ApiResult<T> {
-    let runtime = match state.runtime_now(project) {
+    on_runtime(state, project, state.runtime_now(project), kind, op).await
+}
+
+/// [`on_snapshot`] with the project's runtime when the caller already looked it up
+/// (`state.runtime_now`), so that a render looks it up once.
+async fn on_runtime<T>(
+    state: &AppState,
+    project: &ProjectId,
+    runtime: Option<Arc<ProjectRuntime>>,
+    kind: RuntimeOp,
+    op: impl Fn(&ProjectSnapshot) -> Result<T, RuntimeError>,
+) -> ApiResult<T> {
+    let runtime = match runtime {
         Some(rt) => rt,
         None => state.runtime(project).await?,
     };
@@ -269,8 +283,9 @@ pub(crate) async fn render_answer(
     let project = &actor.project;
     let answers = state.answers();
     let cache_key = answers.key(project, request);
+    let runtime = state.runtime_now(project);
     if let Some(key) = cache_key
-        && let Some(runtime) = state.runtime_now(project)
+        && let Some(runtime) = &runtime
     {
         let snapshot = runtime.snapshot().id();
         if let Some(answer) = answers.get(key, project, snapshot, request) {
@@ -286,7 +301,7 @@ pub(crate) async fn render_answer(
     let req: RenderRequest = decode_json(request)?;
     let selector = selector(req.label, req.version)?;
     let unit = unit_id(req.unit_id.as_deref())?;
-    let (snapshot, rendered) = on_snapshot(state, project, RuntimeOp::Render, |s| {
+    let (snapshot, rendered) = on_runtime(state, project, runtime, RuntimeOp::Render, |s| {
         s.render_for(&req.name, &selector, &req.variables, unit)
             .map(|rendered| (s.id(), rendered))
     })
