@@ -17,10 +17,12 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
+use http_body_util::{BodyExt as _, Limited};
 use promptstore_types::{ErrorCode, Role};
 use tower::Service;
 use tracing::Instrument as _;
@@ -47,6 +49,7 @@ impl App {
 }
 
 type Boxed = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Service<Request> for App {
     type Response = Response;
@@ -104,10 +107,10 @@ async fn answer(state: &AppState, request: Request) -> ApiResult<Response> {
     let auth = Auth(authenticate(state.keys(), &parts.headers)?);
     let actor = auth.require(Role::Runtime)?;
     require_json_content_type(&parts.headers)?;
-    let bytes = axum::body::to_bytes(body, state.config().body_limit_bytes)
+    let bytes = read_body(body, state.config().body_limit_bytes)
         .await
         .map_err(|e| {
-            if is_length_limit(&e) {
+            if is_length_limit(&*e) {
                 payload_too_large()
             } else {
                 ApiError::new(
@@ -119,8 +122,37 @@ async fn answer(state: &AppState, request: Request) -> ApiResult<Response> {
     render_answer(state, actor, &parts.headers, &bytes).await
 }
 
-/// Whether reading a body failed on the size limit (the error wraps `LengthLimitError`).
-fn is_length_limit(error: &axum::Error) -> bool {
+/// The body, at most `limit` bytes of it. A small body usually arrives as one data frame:
+/// its bytes are returned as they are, without the collecting buffer (a queue of frames)
+/// that `axum::body::to_bytes` allocates for every request.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, BoxError> {
+    let mut body = Limited::new(body, limit);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<Vec<u8>> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        match (&mut joined, first.take()) {
+            (Some(joined), _) => joined.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(before)) => {
+                let mut both = Vec::with_capacity(before.len() + data.len());
+                both.extend_from_slice(&before);
+                both.extend_from_slice(&data);
+                joined = Some(both);
+            }
+        }
+    }
+    Ok(match joined {
+        Some(joined) => Bytes::from(joined),
+        None => first.unwrap_or_default(),
+    })
+}
+
+/// Whether reading a body failed on the size limit (the error is or wraps
+/// `LengthLimitError`).
+fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if e.is::<http_body_util::LengthLimitError>() {
@@ -134,5 +166,43 @@ fn is_length_limit(error: &axum::Error) -> bool {
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(chunks: &[&'static str]) -> axum::body::Body {
+        let frames: Vec<Result<Bytes, std::io::Error>> = chunks
+            .iter()
+            .map(|c| Ok(Bytes::from_static(c.as_bytes())))
+            .collect();
+        axum::body::Body::from_stream(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_in_one_frame_or_many_and_refused_past_the_limit() {
+        // (frames, limit, what is read or None for the limit error)
+        let cases: [(&[&'static str], usize, Option<&str>); 7] = [
+            (&[], 10, Some("")),
+            (&["{\"name\":\"p\"}"], 64, Some("{\"name\":\"p\"}")),
+            (&["ab", "cd", "e"], 64, Some("abcde")),
+            (&["ab", "", "cd"], 4, Some("abcd")),
+            (&["abcde"], 4, None),
+            (&["ab", "cd", "e"], 4, None),
+            (&["abcd"], 4, Some("abcd")),
+        ];
+        for (frames, limit, expected) in cases {
+            let read = read_body(chunked(frames), limit).await;
+            match (read, expected) {
+                (Ok(bytes), Some(want)) => assert_eq!(&bytes[..], want.as_bytes(), "{frames:?}"),
+                (Err(e), None) => assert!(is_length_limit(&*e), "{frames:?}: {e}"),
+                (got, want) => panic!("{frames:?} at {limit}: got {got:?}, want {want:?}"),
+            }
+        }
+        // The same through `Body::from`, as hyper hands over a small body: one frame.
+        let read = read_body(axum::body::Body::from("xyz"), 3).await;
+        assert_eq!(read.ok().as_deref(), Some(&b"xyz"[..]));
     }
 }
