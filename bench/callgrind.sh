@@ -54,6 +54,9 @@ if [ "$BARE" = 1 ]; then
 else
   COMMAND=("$SERVER" serve --data-dir "$WORK/data" --bind 127.0.0.1 --port 0)
 fi
+# Created before the server starts: the background job's redirection may not have run yet
+# when the loop below first reads the log.
+: >"$WORK/server.log"
 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
   "${COMMAND[@]}" >"$WORK/server.log" 2>&1 &
 PID=$!

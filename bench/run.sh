@@ -77,6 +77,9 @@ trap cleanup EXIT
 # $1 = log file, rest = command. The server prints its URL; port 0 lets it choose.
 start_pinned() {
   local log=$1; shift
+  # Created here, not by the background job's redirection, which may not have run yet when
+  # the loop below first reads it (and a failed read ends the script under `set -e`).
+  : >"$log"
   taskset -c "$SERVER_CPU" "$@" >"$log" 2>&1 &
   STARTED_PID=$!
   PIDS+=("$STARTED_PID")
