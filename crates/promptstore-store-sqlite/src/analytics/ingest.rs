@@ -39,26 +39,37 @@ pub(crate) async fn ingest(
     cache: &mut CellCache,
     events: Vec<EventRecord>,
 ) -> Result<(Vec<IngestOutcome>, Staged), StoreError> {
-    let mut known = stored_client_ids(conn, &events).await?;
+    let stored = stored_client_ids(conn, &events).await?;
     let mut next_id = next_event_id(conn).await?;
 
     // Decide every event's fate in batch order: a client id seen before (stored, or earlier
-    // in this batch) is a duplicate of that event.
+    // in this batch) is a duplicate of that event. The keys borrow from the batch, so this
+    // allocates nothing per event.
     let mut outcomes = Vec::with_capacity(events.len());
-    let mut fresh = Vec::with_capacity(events.len());
-    for event in events {
-        if let Some(client_id) = &event.client_id {
-            let key = (event.project.0.clone(), client_id.clone());
-            if let Some(&id) = known.get(&key) {
-                outcomes.push(IngestOutcome::Duplicate(id));
-                continue;
+    {
+        let mut seen: FastMap<(&str, &str), i64> = FastMap::default();
+        seen.reserve(events.len());
+        for event in &events {
+            if let Some(client_id) = &event.client_id {
+                let key = (event.project.0.as_str(), client_id.as_str());
+                if let Some(id) = stored.get(&key).or_else(|| seen.get(&key).copied()) {
+                    outcomes.push(IngestOutcome::Duplicate(id));
+                    continue;
+                }
+                seen.insert(key, next_id);
             }
-            known.insert(key, next_id);
+            outcomes.push(IngestOutcome::Inserted(next_id));
+            next_id += 1;
         }
-        outcomes.push(IngestOutcome::Inserted(next_id));
-        fresh.push((next_id, event));
-        next_id += 1;
     }
+    let fresh: Vec<(i64, EventRecord)> = outcomes
+        .iter()
+        .zip(events)
+        .filter_map(|(outcome, event)| match outcome {
+            IngestOutcome::Inserted(id) => Some((*id, event)),
+            IngestOutcome::Duplicate(_) => None,
+        })
+        .collect();
     let mut staged = Staged::default();
     if fresh.is_empty() {
         return Ok((outcomes, staged));
@@ -70,6 +81,11 @@ pub(crate) async fn ingest(
     merge_into(conn, cache, Granularity::Day, days, &mut staged).await?;
     Ok((outcomes, staged))
 }
+
+/// A hash map for keys made in the process (event fields, cell keys): nothing an attacker
+/// can use to flood one bucket reaches it unseeded (foldhash's `fast::RandomState` is
+/// seeded per map), and hashing a cell key per event costs a fraction of SipHash's.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A cell named by borrowed parts of an event: folding a batch allocates per cell, not per
 /// event. (project, bucket, prompt id, prompt, version, label, model, experiment, arm).
@@ -123,7 +139,7 @@ fn owned(c: CellRef<'_>) -> ProjectCell {
 fn fold(
     fresh: &[(i64, EventRecord)],
 ) -> (HashMap<ProjectCell, Rollup>, HashMap<ProjectCell, Rollup>) {
-    let mut hours: HashMap<CellRef<'_>, Rollup> = HashMap::new();
+    let mut hours: FastMap<CellRef<'_>, Rollup> = FastMap::default();
     for (_, e) in fresh {
         let at_ms = to_ms(e.at);
         hours
@@ -131,14 +147,14 @@ fn fold(
             .or_default()
             .add(e);
     }
-    let mut days: HashMap<CellRef<'_>, Rollup> = HashMap::new();
+    let mut days: FastMap<CellRef<'_>, Rollup> = FastMap::default();
     for (hour, rollup) in &hours {
         let mut day = *hour;
         // An hour bucket (seconds) lies inside one UTC day.
         day.1 = bucket_of(Granularity::Day, hour.1.saturating_mul(1000));
         days.entry(day).or_default().merge(rollup);
     }
-    let own = |cells: HashMap<CellRef<'_>, Rollup>| {
+    let own = |cells: FastMap<CellRef<'_>, Rollup>| {
         cells
             .into_iter()
             .map(|(k, r)| (owned(k), r))
@@ -166,11 +182,11 @@ pub(crate) const STORED_CLIENT_IDS: &str = "SELECT e.client_id, e.id FROM json_e
 
 /// (project, client id) → stored event id, for the batch's client ids that are stored.
 /// One query per project of the batch, with the ids as a JSON array.
-async fn stored_client_ids(
+async fn stored_client_ids<'a>(
     conn: &mut SqliteConnection,
-    events: &[EventRecord],
-) -> Result<HashMap<(String, String), i64>, StoreError> {
-    let mut by_project: HashMap<&str, Vec<&str>> = HashMap::new();
+    events: &'a [EventRecord],
+) -> Result<StoredIds<'a>, StoreError> {
+    let mut by_project: FastMap<&str, Vec<&str>> = FastMap::default();
     for e in events {
         if let Some(client_id) = &e.client_id {
             by_project
@@ -179,7 +195,7 @@ async fn stored_client_ids(
                 .push(client_id);
         }
     }
-    let mut found = HashMap::new();
+    let mut found = StoredIds::default();
     for (project, ids) in by_project {
         let json = to_json_text("client ids", &ids)?;
         let rows: Vec<(String, i64)> = sqlx::query_as(STORED_CLIENT_IDS)
@@ -188,11 +204,21 @@ async fn stored_client_ids(
             .fetch_all(&mut *conn)
             .await
             .map_err(backend)?;
-        for (client_id, id) in rows {
-            found.insert((project.to_owned(), client_id), id);
+        if !rows.is_empty() {
+            found.0.insert(project, rows.into_iter().collect());
         }
     }
     Ok(found)
+}
+
+/// The stored events of a batch's client ids: project → client id → event id.
+#[derive(Default)]
+struct StoredIds<'a>(FastMap<&'a str, FastMap<String, i64>>);
+
+impl StoredIds<'_> {
+    fn get(&self, (project, client_id): &(&str, &str)) -> Option<i64> {
+        self.0.get(project)?.get(*client_id).copied()
+    }
 }
 
 async fn insert_events(
