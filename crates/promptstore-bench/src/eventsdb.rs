@@ -57,6 +57,25 @@ pub async fn create_schema(conn: &mut SqliteConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Drop one index of `events` (by name, checked against the schema: never another table's).
+pub async fn drop_events_index(conn: &mut SqliteConnection, name: &str) -> anyhow::Result<()> {
+    let known: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name = ?",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("reading the schema")?;
+    let Some(name) = known else {
+        anyhow::bail!("'{name}' is not an index of the events table");
+    };
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
+        .execute(&mut *conn)
+        .await
+        .with_context(|| format!("dropping {name}"))?;
+    Ok(())
+}
+
 /// The multi-row `INSERT` for `rows` events, in the form the product uses (`OR IGNORE`: a
 /// statement that cannot abort half-way needs no statement journal); `insert_batch` checks
 /// that every row went in.
@@ -227,5 +246,50 @@ mod tests {
         // The baseline folds no cells: that is the product's extra work.
         assert_eq!(seen.day_cell_events, 0);
         assert_eq!(prompt_id("bench/chat-00001").len(), 36);
+    }
+
+    #[tokio::test]
+    async fn an_index_of_events_can_be_dropped_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_like_the_product(&dir.path().join("events.db"))
+            .await
+            .unwrap();
+        create_schema(&mut conn).await.unwrap();
+        drop_events_index(&mut conn, "events_by_prompt_hour")
+            .await
+            .unwrap();
+        let left: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' \
+             AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            left,
+            [
+                "events_by_client_id",
+                "events_by_experiment",
+                "events_by_second"
+            ]
+        );
+        // Gone already, another table's index, or no index at all: refused by name.
+        for name in [
+            "events_by_prompt_hour",
+            "cells_hour_by_prompt",
+            "x\"; DROP TABLE events; --",
+        ] {
+            let err = drop_events_index(&mut conn, name).await.unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("is not an index of the events table"),
+                "{err}"
+            );
+        }
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
     }
 }

@@ -4,8 +4,13 @@
 //! `--batch` events — for `--seconds`, then the rows counted. `bench_ingest_http` runs it
 //! pinned to the server's core, alternating with the server.
 //!
-//! Usage: `bench_ingest_raw --db FILE --seconds S [--batch 1000] [--prompts 100] [--versions 3]`
+//! Usage: `bench_ingest_raw --db FILE --seconds S [--batch 1000] [--prompts 100] [--versions 3]
+//!         [--without-indexes NAME,NAME…]`
 //! Prints `RESULT raw_events_per_s <rate> <rows> <CPU µs per row>`.
+//!
+//! `--without-indexes` drops indexes of `events` after creating the schema: what each one
+//! costs the inserts (BENCHMARKS.md, "what an index of `events` costs"). The benchmark
+//! proper never passes it.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,7 +23,14 @@ use promptstore_bench::pinned::cpu_time_of;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let flags = Flags::from_env(&["db", "seconds", "batch", "prompts", "versions"])?;
+    let flags = Flags::from_env(&[
+        "db",
+        "seconds",
+        "batch",
+        "prompts",
+        "versions",
+        "without-indexes",
+    ])?;
     let db = PathBuf::from(flags.required("db")?);
     let seconds: f64 = flags.required_parsed("seconds")?;
     let batch: usize = flags.parsed_or("batch", 1000)?;
@@ -44,6 +56,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut conn = eventsdb::open_like_the_product(&db).await?;
     eventsdb::create_schema(&mut conn).await?;
+    if let Some(names) = flags.optional("without-indexes") {
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            eventsdb::drop_events_index(&mut conn, name).await?;
+        }
+    }
     let sql = eventsdb::insert_sql(batch);
     let project = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
