@@ -18,8 +18,3 @@ pub mod eventsdb;
 pub mod loadgen;
 pub mod pinned;
 pub mod querybench;
-
-/// Every benchmark program (the baselines included) runs on the allocator `promptstore`
-/// runs on, so no comparison in BENCHMARKS.md is an allocator comparison.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

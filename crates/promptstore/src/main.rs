@@ -17,12 +17,6 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
 
-/// mimalloc instead of the system allocator: a request allocates and frees dozens of small
-/// blocks (parsed JSON, rendered text, answer buffers), and glibc's malloc spent ~15 % of
-/// the server's CPU on them under ingestion load (perf, BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
