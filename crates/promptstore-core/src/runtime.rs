@@ -220,7 +220,9 @@ impl ExtraVersions {
 /// The data a snapshot's template loader reads.
 #[derive(Debug)]
 struct Data {
-    prompts: HashMap<Arc<str>, Arc<PromptEntry>>,
+    /// foldhash, not SipHash: one lookup per render by the requested name, and names are
+    /// only inserted by authenticated writers (the seed is random per map all the same).
+    prompts: foldhash::HashMap<Arc<str>, Arc<PromptEntry>>,
     extra: Arc<ExtraVersions>,
 }
 
@@ -432,7 +434,8 @@ impl ProjectSnapshot {
             versions.sort_by(|a, b| a.prompt.cmp(&b.prompt));
         }
         let mut versions = versions.into_iter().peekable();
-        let mut map = HashMap::with_capacity(prompts.len());
+        let mut map =
+            foldhash::HashMap::with_capacity_and_hasher(prompts.len(), Default::default());
         for record in prompts {
             while versions.next_if(|v| v.prompt < record.name).is_some() {}
             let mut live = BTreeMap::new();

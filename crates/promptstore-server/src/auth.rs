@@ -4,7 +4,6 @@
 //! every key creation or revocation, so authenticating a request never waits on the
 //! database. Hashes are compared in constant time.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -31,7 +30,9 @@ struct KeyEntry {
 /// The active keys of every project, swapped whole on reload.
 #[derive(Debug, Default)]
 pub struct KeyTable {
-    keys: ArcSwap<HashMap<String, KeyEntry>>,
+    /// foldhash: looked up by key digest on every request; digests are SHA-256 outputs,
+    /// nothing a caller can aim at one bucket.
+    keys: ArcSwap<foldhash::HashMap<String, KeyEntry>>,
 }
 
 impl KeyTable {
@@ -63,7 +64,7 @@ impl KeyTable {
     }
 }
 
-fn table_of(keys: Vec<ApiKeyRecord>) -> HashMap<String, KeyEntry> {
+fn table_of(keys: Vec<ApiKeyRecord>) -> foldhash::HashMap<String, KeyEntry> {
     keys.into_iter()
         .filter(|k| k.revoked_at.is_none())
         .filter_map(|k| {

@@ -16,7 +16,7 @@
 //! the refresh lock. Until then a version is read from the store on first use, the path a
 //! non-live version always takes; [`ProjectRuntime::warmed`] waits for the end of it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -138,7 +138,8 @@ pub(crate) struct Inner {
     pub(crate) experiment_evaluation: Mutex<()>,
     config: ServerConfig,
     keys: KeyTable,
-    projects: ArcSwap<HashMap<ProjectId, Arc<ProjectRuntime>>>,
+    /// foldhash: looked up on every runtime request (see `ProjectSnapshot`'s prompt map).
+    projects: ArcSwap<foldhash::HashMap<ProjectId, Arc<ProjectRuntime>>>,
     /// Serializes adding projects to the map (rare), never taken by readers.
     projects_write: Mutex<()>,
     loaded: AtomicBool,
@@ -177,7 +178,7 @@ impl AppState {
             answers: AnswerCache::new(config.render_cache_bytes),
             config,
             keys: KeyTable::default(),
-            projects: ArcSwap::from_pointee(HashMap::new()),
+            projects: ArcSwap::from_pointee(foldhash::HashMap::default()),
             projects_write: Mutex::new(()),
             loaded: AtomicBool::new(false),
             shutdown,
@@ -328,7 +329,7 @@ impl AppState {
             self.0.config.change_buffer,
             warm,
         ));
-        let mut map = HashMap::clone(&self.0.projects.load());
+        let mut map = foldhash::HashMap::clone(&self.0.projects.load());
         map.insert(project.clone(), rt.clone());
         self.0.projects.store(Arc::new(map));
         if !warm {
