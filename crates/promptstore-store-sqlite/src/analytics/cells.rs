@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use super::cache::{Cached, CellCache, CellMap, Staged};
 use super::filter::{Conditions, Param, bind_all_as};
-use super::multirow::MultiRow;
+use super::multirow::{MultiRow, SqliteQuery};
 use crate::codec::{to_json_text, to_ms, to_u32};
 use crate::error::{backend, corrupt};
 
@@ -218,22 +218,14 @@ async fn update_rollups(
     levels: bool,
     rows: Vec<(i64, Vec<u8>)>,
 ) -> Result<(), StoreError> {
-    let statements = update_statements(granularity, levels);
-    let mut rows = rows.into_iter();
-    for (n, sql) in statements.plan(rows.len()) {
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (rowid, rollup) in rows.by_ref().take(n) {
-            q = q.bind(rowid).bind(rollup);
-        }
-        let done = q.execute(&mut *conn).await.map_err(backend)?;
-        if done.rows_affected() != n as u64 {
-            return Err(StoreError::Backend(format!(
-                "{} of {n} aggregate cells to update were not found",
-                n as u64 - done.rows_affected().min(n as u64)
-            )));
-        }
-    }
-    Ok(())
+    update_statements(granularity, levels)
+        .execute(
+            conn,
+            rows,
+            |q, (rowid, rollup)| q.bind(rowid).bind(rollup),
+            Some("aggregate cells to update were not found"),
+        )
+        .await
 }
 
 /// The largest rowid of a cell table (0 when empty): new cells get the ones after it, so
@@ -268,32 +260,27 @@ async fn insert_cells(
         Granularity::Hour => &*INSERT_HOUR,
         Granularity::Day => &*INSERT_DAY,
     };
-    let mut cells = cells.into_iter();
-    for (n, sql) in statements.plan(cells.len()) {
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (rowid, (project, k), rollup) in cells.by_ref().take(n) {
-            q = q
-                .bind(rowid)
-                .bind(project)
-                .bind(k.bucket)
-                .bind(k.prompt_id)
-                .bind(k.prompt)
-                .bind(i64::from(k.version))
-                .bind(k.label)
-                .bind(k.model)
-                .bind(k.experiment)
-                .bind(k.arm)
-                .bind(rollup);
-        }
-        let done = q.execute(&mut *conn).await.map_err(backend)?;
-        if done.rows_affected() != n as u64 {
-            return Err(StoreError::Backend(format!(
-                "{} of {n} new aggregate cells were refused by the database",
-                n as u64 - done.rows_affected().min(n as u64)
-            )));
-        }
-    }
-    Ok(())
+    statements
+        .execute(
+            conn,
+            cells,
+            |q, (rowid, cell, rollup)| bind_cell(q.bind(rowid), cell).bind(rollup),
+            Some("new aggregate cells were refused by the database"),
+        )
+        .await
+}
+
+/// The key columns of a fine cell, in `KEY_COLUMNS` order.
+fn bind_cell(q: SqliteQuery, (project, k): ProjectCell) -> SqliteQuery {
+    q.bind(project)
+        .bind(k.bucket)
+        .bind(k.prompt_id)
+        .bind(k.prompt)
+        .bind(i64::from(k.version))
+        .bind(k.label)
+        .bind(k.model)
+        .bind(k.experiment)
+        .bind(k.arm)
 }
 
 fn upsert(table: &str) -> MultiRow {
@@ -317,25 +304,14 @@ async fn write_cells(
         Granularity::Hour => &*UPSERT_HOUR,
         Granularity::Day => &*UPSERT_DAY,
     };
-    let mut cells = cells.into_iter();
-    for (n, sql) in statements.plan(cells.len()) {
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for ((project, k), rollup) in cells.by_ref().take(n) {
-            q = q
-                .bind(project)
-                .bind(k.bucket)
-                .bind(k.prompt_id)
-                .bind(k.prompt)
-                .bind(i64::from(k.version))
-                .bind(k.label)
-                .bind(k.model)
-                .bind(k.experiment)
-                .bind(k.arm)
-                .bind(rollup.encode());
-        }
-        q.execute(&mut *conn).await.map_err(backend)?;
-    }
-    Ok(())
+    statements
+        .execute(
+            conn,
+            cells,
+            |q, (cell, rollup)| bind_cell(q, cell).bind(rollup.encode()),
+            None,
+        )
+        .await
 }
 
 /// One touched cell during a merge: its key, the stored cell (from the cache or the file;
@@ -569,20 +545,19 @@ async fn write_levels(
         Granularity::Hour => &*UPSERT_LEVELS_HOUR,
         Granularity::Day => &*UPSERT_LEVELS_DAY,
     };
-    let mut cells = cells.into_iter();
-    for (n, sql) in statements.plan(cells.len()) {
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for ((project, level, prompt, bucket), rollup) in cells.by_ref().take(n) {
-            q = q
-                .bind(project)
-                .bind(level)
-                .bind(prompt)
-                .bind(bucket)
-                .bind(rollup.encode());
-        }
-        q.execute(&mut *conn).await.map_err(backend)?;
-    }
-    Ok(())
+    statements
+        .execute(
+            conn,
+            cells,
+            |q, (level, rollup)| bind_level(q, level).bind(rollup.encode()),
+            None,
+        )
+        .await
+}
+
+/// The key columns of a level cell: project, level, prompt, bucket.
+fn bind_level(q: SqliteQuery, (project, level, prompt, bucket): LevelKey) -> SqliteQuery {
+    q.bind(project).bind(level).bind(prompt).bind(bucket)
 }
 
 /// Create new level cells with the given rowids (none of them exists: the caller read them).
@@ -595,27 +570,14 @@ async fn insert_levels(
         Granularity::Hour => &*INSERT_LEVELS_HOUR,
         Granularity::Day => &*INSERT_LEVELS_DAY,
     };
-    let mut cells = cells.into_iter();
-    for (n, sql) in statements.plan(cells.len()) {
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (rowid, (project, level, prompt, bucket), rollup) in cells.by_ref().take(n) {
-            q = q
-                .bind(rowid)
-                .bind(project)
-                .bind(level)
-                .bind(prompt)
-                .bind(bucket)
-                .bind(rollup);
-        }
-        let done = q.execute(&mut *conn).await.map_err(backend)?;
-        if done.rows_affected() != n as u64 {
-            return Err(StoreError::Backend(format!(
-                "{} of {n} new roll-up level cells were refused by the database",
-                n as u64 - done.rows_affected().min(n as u64)
-            )));
-        }
-    }
-    Ok(())
+    statements
+        .execute(
+            conn,
+            cells,
+            |q, (rowid, level, rollup)| bind_level(q.bind(rowid), level).bind(rollup),
+            Some("new roll-up level cells were refused by the database"),
+        )
+        .await
 }
 
 /// Fold `fresh` into the level cells, as `merge_into` does for fine cells; returns the

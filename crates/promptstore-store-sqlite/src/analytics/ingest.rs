@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use promptstore_core::analytics::model::{CellKey, EventRecord, Granularity, IngestOutcome};
 use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::store::StoreError;
-use sqlx::{AssertSqlSafe, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use super::cache::{CellCache, Staged};
 use super::cells::{ProjectCell, bucket_of, merge_into};
@@ -230,25 +230,21 @@ async fn insert_events(
         .iter()
         .map(|(_, e)| encode_json(e))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut rows = fresh.into_iter().zip(encoded);
-    for (n, sql) in INSERT_EVENTS.plan(rows.len()) {
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for ((id, event), json) in rows.by_ref().take(n) {
-            q = bind_event(q, id, event, json);
-        }
-        let done = q.execute(&mut *conn).await.map_err(backend)?;
-        if done.rows_affected() != n as u64 {
-            return Err(StoreError::Backend(format!(
-                "{} of {n} event rows were refused by the database",
-                n as u64 - done.rows_affected().min(n as u64)
-            )));
-        }
-    }
-    Ok(())
+    let rows: Vec<_> = fresh.into_iter().zip(encoded).collect();
+    INSERT_EVENTS
+        .execute(
+            conn,
+            rows,
+            |q, ((id, event), json)| bind_event(q, id, event, json),
+            Some("event rows were refused by the database"),
+        )
+        .await
 }
 
 #[cfg(test)]
 mod tests {
+    use sqlx::AssertSqlSafe;
+
     use super::*;
     use crate::analytics::AnalyticsDb;
 

@@ -5,6 +5,16 @@
 
 use std::sync::Arc;
 
+use promptstore_core::store::StoreError;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
+
+use crate::error::backend;
+
+/// A statement being bound.
+pub(crate) type SqliteQuery = Query<'static, Sqlite, SqliteArguments>;
+
 /// SQLite's default limit on bound parameters per statement (since 3.32).
 const MAX_PARAMS: usize = 32_766;
 
@@ -44,6 +54,36 @@ impl MultiRow {
             }
         }
         plan
+    }
+
+    /// Write `rows` with this statement's plan, each bound by `bind` (in order, filling the
+    /// row's placeholders). With `refused`, every statement must change as many rows as it
+    /// bound; a shortfall fails the call with "`missing` of `n` `refused`" (the caller's
+    /// transaction then rolls back whole).
+    pub(crate) async fn execute<T>(
+        &self,
+        conn: &mut SqliteConnection,
+        rows: Vec<T>,
+        bind: impl Fn(SqliteQuery, T) -> SqliteQuery,
+        refused: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut rows = rows.into_iter();
+        for (n, sql) in self.plan(rows.len()) {
+            let q = rows
+                .by_ref()
+                .take(n)
+                .fold(sqlx::query(AssertSqlSafe(sql)), &bind);
+            let done = q.execute(&mut *conn).await.map_err(backend)?;
+            if let Some(what) = refused
+                && done.rows_affected() != n as u64
+            {
+                return Err(StoreError::Backend(format!(
+                    "{} of {n} {what}",
+                    n as u64 - done.rows_affected().min(n as u64)
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
