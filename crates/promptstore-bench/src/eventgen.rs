@@ -204,6 +204,45 @@ impl EventGen {
     }
 }
 
+/// The shape of the client event ids of a run. The product deduplicates on them through a
+/// unique index, so their order decides where each new entry lands in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIds {
+    /// `<run>-<batch>-<index>`, as `EventGen` makes them: each batch's ids sort after the
+    /// previous batch's, so new index entries append.
+    Sequential,
+    /// Random UUIDs (version 4), what many SDKs send: each new entry lands at a random
+    /// place in the index.
+    UuidV4,
+    /// Time-ordered UUIDs (version 7): new entries land near the end of the index.
+    UuidV7,
+}
+
+impl ClientIds {
+    pub fn parse(text: &str) -> anyhow::Result<ClientIds> {
+        match text {
+            "sequential" => Ok(ClientIds::Sequential),
+            "uuid-v4" => Ok(ClientIds::UuidV4),
+            "uuid-v7" => Ok(ClientIds::UuidV7),
+            other => anyhow::bail!(
+                "unknown client id shape '{other}': use sequential, uuid-v4 or uuid-v7"
+            ),
+        }
+    }
+
+    /// Give every event of `events` an id of this shape (`Sequential` keeps the generator's).
+    pub fn apply(self, events: &mut [EventIn]) {
+        let fresh = match self {
+            ClientIds::Sequential => return,
+            ClientIds::UuidV4 => uuid::Uuid::new_v4,
+            ClientIds::UuidV7 => uuid::Uuid::now_v7,
+        };
+        for event in events {
+            event.id = Some(fresh().to_string());
+        }
+    }
+}
+
 /// Request bodies for a timed ingestion run, made without generating or serialising events
 /// inside the timed window: a pool of generated events is serialised once (without client id
 /// and timestamp), and each body splices a fresh client id (`<run>-<batch>-<index>`, unique
@@ -292,6 +331,44 @@ mod tests {
             experiment: None,
             run_tag: "t".to_owned(),
         }
+    }
+
+    #[test]
+    fn client_id_shapes_are_unique_and_ordered_as_named() {
+        let g = generator(Spread::Live {
+            window: Duration::seconds(50),
+        });
+        let now = OffsetDateTime::now_utc();
+        let ids = |shape: ClientIds| {
+            let mut events = g.batch(0, now);
+            events.extend(g.batch(1, now));
+            shape.apply(&mut events);
+            events
+                .into_iter()
+                .map(|e| e.id.expect("every event has an id"))
+                .collect::<Vec<_>>()
+        };
+        for shape in [ClientIds::Sequential, ClientIds::UuidV4, ClientIds::UuidV7] {
+            let ids = ids(shape);
+            let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+            assert_eq!(unique.len(), ids.len(), "{shape:?}");
+            // Sequential ids sort in the order they were made, v7 ids by their leading
+            // millisecond timestamp (`xxxxxxxx-xxxx`); v4 ids in no order.
+            let prefix = if shape == ClientIds::UuidV7 {
+                13
+            } else {
+                usize::MAX
+            };
+            let key = |id: &String| id.chars().take(prefix).collect::<String>();
+            let sorted = ids.windows(2).all(|w| key(&w[0]) <= key(&w[1]));
+            assert_eq!(sorted, shape != ClientIds::UuidV4, "{shape:?}");
+        }
+        assert_eq!(ClientIds::parse("uuid-v7").unwrap(), ClientIds::UuidV7);
+        let refused = ClientIds::parse("uuid").unwrap_err().to_string();
+        assert!(
+            refused.contains("sequential, uuid-v4 or uuid-v7"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
     /// The client's id for this event: an event sent twice with the same id is stored once.
+    /// Prefer time-ordered ids (UUIDv7, ULID, a per-process counter): random ones (UUIDv4)
+    /// each cost a page of the deduplication index once it outgrows the cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Prompt name.

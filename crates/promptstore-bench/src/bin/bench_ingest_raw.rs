@@ -5,19 +5,21 @@
 //! pinned to the server's core, alternating with the server.
 //!
 //! Usage: `bench_ingest_raw --db FILE --seconds S [--batch 1000] [--prompts 100] [--versions 3]
-//!         [--without-indexes NAME,NAME…]`
+//!         [--without-indexes NAME,NAME…] [--client-ids sequential|uuid-v4|uuid-v7]`
 //! Prints `RESULT raw_events_per_s <rate> <rows> <CPU µs per row>`.
 //!
 //! `--without-indexes` drops indexes of `events` after creating the schema: what each one
-//! costs the inserts (BENCHMARKS.md, "what an index of `events` costs"). The benchmark
-//! proper never passes it.
+//! costs the inserts (BENCHMARKS.md, "what an index of `events` costs"). `--client-ids`
+//! gives the events random or time-ordered UUIDs instead of the generator's ordered ids:
+//! what the shape of client ids costs the dedup index (BENCHMARKS.md, "client event ids").
+//! The benchmark proper passes neither.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use promptstore_bench::args::Flags;
-use promptstore_bench::eventgen::{EventGen, Spread};
+use promptstore_bench::eventgen::{ClientIds, EventGen, Spread};
 use promptstore_bench::eventsdb;
 use promptstore_bench::pinned::cpu_time_of;
 
@@ -30,8 +32,15 @@ async fn main() -> anyhow::Result<()> {
         "prompts",
         "versions",
         "without-indexes",
+        "client-ids",
     ])?;
     let db = PathBuf::from(flags.required("db")?);
+    let client_ids = ClientIds::parse(
+        flags
+            .optional("client-ids")
+            .as_deref()
+            .unwrap_or("sequential"),
+    )?;
     let seconds: f64 = flags.required_parsed("seconds")?;
     let batch: usize = flags.parsed_or("batch", 1000)?;
     if !(seconds > 0.0 && seconds <= 3600.0 && (1..=1000).contains(&batch)) {
@@ -77,7 +86,8 @@ async fn main() -> anyhow::Result<()> {
     let mut k = 0u64;
     let mut inserted = 0u64;
     while started.elapsed() < deadline {
-        let events = generator.batch(k, time::OffsetDateTime::now_utc());
+        let mut events = generator.batch(k, time::OffsetDateTime::now_utc());
+        client_ids.apply(&mut events);
         let cpu_before = cpu_time_of(me)?;
         let t = Instant::now();
         eventsdb::insert_batch(&mut conn, &sql, project, 1 + inserted as i64, &events).await?;
