@@ -1,10 +1,8 @@
 //! Test helpers of the experiment modules: a seeded generator, an event and experiment
 //! builder, and rollups with exact counts.
 
-use std::collections::BTreeMap;
-
 use promptstore_types::{
-    Arm, CostSource, Direction, ExperimentStatus, GuardrailSpec, MetricSpec, OnConclusion,
+    Arm, Direction, ExperimentStatus, GuardrailSpec, MetricSpec, OnConclusion,
 };
 use time::OffsetDateTime;
 
@@ -15,34 +13,9 @@ use crate::model::ProjectId;
 
 pub(crate) use crate::analytics::testutil::Rng;
 
-/// A successful event with latency 100 ms and cost 0.001.
+/// A successful event with latency 100 ms and cost 0.001, at the Unix epoch.
 pub fn event() -> EventRecord {
-    EventRecord {
-        project: ProjectId("p1".into()),
-        client_id: None,
-        prompt_id: "id-a".into(),
-        prompt: "a".into(),
-        version: 1,
-        label: None,
-        experiment: None,
-        arm: None,
-        unit_id: None,
-        model: "gpt-4o".into(),
-        provider: None,
-        input_tokens: 100,
-        output_tokens: 20,
-        cached_input_tokens: 0,
-        latency_ms: Some(100.0),
-        ttft_ms: None,
-        cost: Some(0.001),
-        cost_source: CostSource::Computed,
-        success: true,
-        error_type: None,
-        scores: BTreeMap::new(),
-        feedback: None,
-        metadata: serde_json::json!({}),
-        at: OffsetDateTime::UNIX_EPOCH,
-    }
+    crate::analytics::testutil::event(0)
 }
 
 /// A rollup with exactly `successes` successes of `n` events.

@@ -344,18 +344,6 @@ mod tests {
     use super::*;
     use crate::analytics::AnalyticsDb;
 
-    async fn plan(db: &AnalyticsDb, sql: &str) -> String {
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
-                .fetch_all(&db.read)
-                .await
-                .unwrap();
-        rows.into_iter()
-            .map(|r| r.3)
-            .collect::<Vec<_>>()
-            .join(" | ")
-    }
-
     fn select(c: &Conditions) -> String {
         format!(
             "SELECT {EVENT_COLUMNS} FROM events AS e {} ORDER BY e.at DESC, e.id DESC LIMIT 51",
@@ -382,7 +370,7 @@ mod tests {
         };
         let project_wide = conditions(&p, &AnalyticsFilter::default(), Some(hour_ago), Some(now));
         check(
-            plan(&db, &select(&project_wide)).await,
+            db.query_plan(&select(&project_wide)).await,
             "events_by_second",
             "project=? AND <expr>>? AND <expr><?",
         );
@@ -393,7 +381,7 @@ mod tests {
         };
         let c = conditions(&p, &by_prompt, Some(hour_ago), Some(now));
         check(
-            plan(&db, &select(&c)).await,
+            db.query_plan(&select(&c)).await,
             "events_by_prompt_hour",
             "project=? AND prompt=? AND <expr>>? AND <expr><?",
         );
@@ -403,23 +391,23 @@ mod tests {
         };
         let c = conditions(&p, &by_experiment, Some(hour_ago), Some(now));
         check(
-            plan(&db, &select(&c)).await,
+            db.query_plan(&select(&c)).await,
             "events_by_experiment",
             "project=? AND experiment=? AND <expr>>? AND <expr><?",
         );
         // Open-ended ranges seek too (retention, and a listing's first slice).
         let upto = conditions(&p, &AnalyticsFilter::default(), None, Some(now));
         check(
-            plan(&db, &select(&upto)).await,
+            db.query_plan(&select(&upto)).await,
             "events_by_second",
             "project=? AND <expr><?",
         );
-        let prune = plan(&db, PRUNE).await;
+        let prune = db.query_plan(PRUNE).await;
         assert!(
             prune.contains("INDEX events_by_second (project=? AND <expr><?)"),
             "{prune}"
         );
-        let newest = plan(&db, NEWEST_SECOND).await;
+        let newest = db.query_plan(NEWEST_SECOND).await;
         assert!(
             newest.contains("INDEX events_by_second (project=? AND <expr><?)"),
             "{newest}"

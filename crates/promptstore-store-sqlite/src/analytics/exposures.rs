@@ -192,18 +192,6 @@ mod tests {
     use super::*;
     use crate::analytics::AnalyticsDb;
 
-    async fn plan(db: &AnalyticsDb, sql: &str) -> String {
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
-                .fetch_all(&db.read)
-                .await
-                .unwrap();
-        rows.into_iter()
-            .map(|r| r.3)
-            .collect::<Vec<_>>()
-            .join(" | ")
-    }
-
     /// Experiment results read one experiment's cells, raw events and exposure totals; each
     /// must probe an index rather than scan the project's data.
     #[tokio::test]
@@ -220,27 +208,25 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let c =
             super::super::events::conditions(&ProjectId("p".into()), &filter, Some(now), Some(now));
-        let events = plan(
-            &db,
-            &format!("SELECT e.id FROM events AS e {}", c.where_sql()),
-        )
-        .await;
+        let events = db
+            .query_plan(&format!("SELECT e.id FROM events AS e {}", c.where_sql()))
+            .await;
         assert!(events.contains("INDEX events_by_experiment"), "{events}");
 
-        let cells = plan(
-            &db,
-            "SELECT c.rollup FROM cells_hour AS c WHERE c.project = ? AND c.bucket >= ? \
+        let cells = db
+            .query_plan(
+                "SELECT c.rollup FROM cells_hour AS c WHERE c.project = ? AND c.bucket >= ? \
              AND c.bucket < ? AND c.experiment = ? AND c.arm = ?",
-        )
-        .await;
+            )
+            .await;
         assert!(cells.contains("INDEX cells_hour_by_experiment"), "{cells}");
 
-        let totals = plan(
-            &db,
-            "SELECT arm, units FROM exposure_totals WHERE project = ? AND experiment = ? \
+        let totals = db
+            .query_plan(
+                "SELECT arm, units FROM exposure_totals WHERE project = ? AND experiment = ? \
              AND phase = ?",
-        )
-        .await;
+            )
+            .await;
         assert!(totals.contains("PRIMARY KEY"), "{totals}");
     }
 }

@@ -248,18 +248,6 @@ mod tests {
     use super::*;
     use crate::analytics::AnalyticsDb;
 
-    async fn plan(db: &AnalyticsDb, sql: &str) -> String {
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
-                .fetch_all(&db.read)
-                .await
-                .unwrap();
-        rows.into_iter()
-            .map(|r| r.3)
-            .collect::<Vec<_>>()
-            .join(" | ")
-    }
-
     /// The lookups of the hot path probe indexes; a full scan would make every batch cost
     /// the size of the table.
     #[tokio::test]
@@ -268,13 +256,15 @@ mod tests {
         let db = AnalyticsDb::open(&dir.path().join("events.db"))
             .await
             .unwrap();
-        let ids = plan(&db, STORED_CLIENT_IDS).await;
+        let ids = db.query_plan(STORED_CLIENT_IDS).await;
         assert!(
             ids.contains("INDEX events_by_client_id (project=? AND client_id=?)"),
             "{ids}"
         );
         for granularity in [Granularity::Hour, Granularity::Day] {
-            let cells = plan(&db, super::super::cells::read_sql_for(granularity)).await;
+            let cells = db
+                .query_plan(super::super::cells::read_sql_for(granularity))
+                .await;
             assert!(
                 cells.contains("USING INDEX sqlite_autoindex_cells_"),
                 "{cells}"
@@ -282,11 +272,9 @@ mod tests {
             assert!(!cells.contains("SCAN c"), "{cells}");
             // Cached cells are written by rowid: one primary-key seek per cell.
             for levels in [false, true] {
-                let update = plan(
-                    &db,
-                    &super::super::cells::update_sql_for(granularity, levels, 4),
-                )
-                .await;
+                let update = db
+                    .query_plan(&super::super::cells::update_sql_for(granularity, levels, 4))
+                    .await;
                 assert!(
                     update.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
                     "{update}"

@@ -76,6 +76,21 @@ impl AnalyticsDb {
         self.write.close().await;
         self.read.close().await;
     }
+
+    /// `EXPLAIN QUERY PLAN` of `sql`, its steps joined by ` | `: tests check that the hot
+    /// and dashboard queries probe the indexes they were written for.
+    #[cfg(test)]
+    pub(crate) async fn query_plan(&self, sql: &str) -> String {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .fetch_all(&self.read)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|r| r.3)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
 }
 
 #[cfg(test)]
