@@ -23,6 +23,7 @@ const INGESTED: &str = "promptstore_events_ingested_total";
 const DUPLICATES: &str = "promptstore_events_duplicate_total";
 const REJECTED: &str = "promptstore_events_rejected_total";
 const COMMIT_EVENTS: &str = "promptstore_ingest_group_commit_events";
+const COMMIT_SECONDS: &str = "promptstore_ingest_group_commit_duration_seconds";
 const COMMIT_FAILURES: &str = "promptstore_ingest_group_commit_failures_total";
 const SNAPSHOT: &str = "promptstore_runtime_snapshot_total";
 const ALERT_RUNS: &str = "promptstore_alert_evaluation_runs_total";
@@ -74,6 +75,8 @@ pub struct ServerMetrics {
     pub events_duplicate: Counter,
     pub events_rejected: Counter,
     pub group_commit_events: Histogram,
+    /// How long each group commit's store transaction took, failed ones included.
+    pub group_commit_seconds: Histogram,
     pub group_commit_failures: Counter,
     /// `[resolve, render, bulk] × [hit, miss]`.
     snapshot: [[Counter; 2]; 3],
@@ -106,6 +109,7 @@ impl ServerMetrics {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.into()), LATENCY_BUCKETS)?
             .set_buckets_for_metric(Matcher::Full(COMMIT_EVENTS.into()), COMMIT_BUCKETS)?
+            .set_buckets_for_metric(Matcher::Full(COMMIT_SECONDS.into()), LATENCY_BUCKETS)?
             .build_recorder();
         let describe = |name: &'static str, help: &'static str| {
             recorder.describe_counter(KeyName::from(name), None, help.into());
@@ -128,6 +132,10 @@ impl ServerMetrics {
         describe(
             COMMIT_EVENTS,
             "Events per group commit (one store transaction).",
+        );
+        describe(
+            COMMIT_SECONDS,
+            "Duration of each group commit's store transaction (events wait this long, plus the queue, before their answer).",
         );
         describe(COMMIT_FAILURES, "Group commits the store refused.");
         describe(
@@ -196,6 +204,8 @@ impl ServerMetrics {
             events_rejected: counter(REJECTED),
             group_commit_events: recorder
                 .register_histogram(&Key::from_static_name(COMMIT_EVENTS), &METADATA),
+            group_commit_seconds: recorder
+                .register_histogram(&Key::from_static_name(COMMIT_SECONDS), &METADATA),
             group_commit_failures: counter(COMMIT_FAILURES),
             snapshot,
             alert_runs: counter(ALERT_RUNS),
@@ -327,6 +337,7 @@ mod tests {
         m.events_ingested.increment(5);
         m.snapshot_read(RuntimeOp::Render, false);
         m.group_commit_events.record(1000.0);
+        m.group_commit_seconds.record(0.2);
         let text = m.render();
         assert!(
             text.contains(
@@ -350,6 +361,16 @@ mod tests {
         );
         assert!(
             text.contains(r#"promptstore_ingest_group_commit_events_bucket{le="1000"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"promptstore_ingest_group_commit_duration_seconds_bucket{le="0.25"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"promptstore_ingest_group_commit_duration_seconds_bucket{le="0.1"} 0"#),
             "{text}"
         );
         assert!(text.contains("promptstore_ingest_queue_events 0"), "{text}");

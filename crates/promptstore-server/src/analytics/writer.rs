@@ -211,7 +211,11 @@ async fn commit(commit_fn: &Commit, mut jobs: Vec<Job>, total: usize, metrics: &
     metrics.group_commit_events.record(total as f64);
     // Run the store call in its own task so that a panic inside the backend fails this
     // commit's requests (500) instead of killing the writer for every later request.
+    let started = Instant::now();
     let result = tokio::spawn(commit_fn(events)).await;
+    metrics
+        .group_commit_seconds
+        .record(started.elapsed().as_secs_f64());
     let outcomes = match result {
         Ok(Ok(outcomes)) if outcomes.len() == total => outcomes,
         Ok(Ok(outcomes)) => {
@@ -408,6 +412,10 @@ mod tests {
         );
         assert!(
             text.contains("promptstore_ingest_group_commit_events_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("promptstore_ingest_group_commit_duration_seconds_count 2"),
             "{text}"
         );
         assert!(text.contains("promptstore_ingest_queue_events 0"), "{text}");
