@@ -15,8 +15,7 @@
 //! the total count is the zero count plus the bucket counts. A sketch of a few hundred
 //! latency buckets takes well under 1 KB.
 
-use std::collections::BTreeMap;
-
+use super::store::Store;
 use super::{MAX_RELATIVE_ACCURACY, MIN_RELATIVE_ACCURACY, QuantileSketch, SketchError};
 
 const VERSION: u8 = 1;
@@ -34,7 +33,7 @@ impl QuantileSketch {
         for store in [&self.positive, &self.negative] {
             put_varint(&mut out, store.len() as u64);
             let mut previous = 0i64;
-            for (&i, &c) in store {
+            for (i, c) in store.iter() {
                 put_varint(&mut out, zigzag(i64::from(i) - previous));
                 put_varint(&mut out, c);
                 previous = i64::from(i);
@@ -45,15 +44,15 @@ impl QuantileSketch {
 
     /// Decode bytes written by [`to_bytes`](Self::to_bytes), checking every invariant.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SketchError> {
-        let mut positive = BTreeMap::new();
-        let mut negative = BTreeMap::new();
+        let mut positive = Store::default();
+        let mut negative = Store::default();
         let header = parse(bytes, |negative_side, index, count| {
             let store = if negative_side {
                 &mut negative
             } else {
                 &mut positive
             };
-            store.insert(index, count);
+            store.add(index, count);
         })?;
         let mut sketch = QuantileSketch::empty(header.alpha);
         sketch.positive = positive;
@@ -77,8 +76,13 @@ impl QuantileSketch {
     /// Fold an encoded sketch in: the same as `merge(&from_bytes(bytes)?)`, without building
     /// the sketch (no allocation but for buckets new to `self`). On error `self` is unchanged.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(), SketchError> {
-        // Check everything first, so that a corrupt encoding cannot leave a half merge.
-        let header = parse(bytes, |_, _, _| {})?;
+        // Check everything first, so that a corrupt encoding cannot leave a half merge; note
+        // each side's index range on the way, so that the merge below allocates at most once.
+        let mut ranges: [Option<(i32, i32)>; 2] = [None, None];
+        let header = parse(bytes, |negative_side, index, _| {
+            let range = &mut ranges[usize::from(negative_side)];
+            *range = Some(range.map_or((index, index), |(lo, _)| (lo, index)));
+        })?;
         if header.alpha != self.alpha {
             return Err(SketchError::AccuracyMismatch {
                 left: self.alpha,
@@ -90,13 +94,18 @@ impl QuantileSketch {
             .checked_add(header.count)
             .ok_or(SketchError::CountOverflow)?;
         let (positive, negative) = (&mut self.positive, &mut self.negative);
+        for (store, range) in [(&mut *positive, ranges[0]), (&mut *negative, ranges[1])] {
+            if let Some((lo, hi)) = range {
+                store.widen(lo, hi);
+            }
+        }
         parse(bytes, |negative_side, index, c| {
             let store = if negative_side {
                 &mut *negative
             } else {
                 &mut *positive
             };
-            *store.entry(index).or_insert(0) += c;
+            store.add(index, c);
         })?;
         self.zero_count += header.zero_count;
         self.count = count;
@@ -367,6 +376,26 @@ mod tests {
             Err(SketchError::AccuracyMismatch { .. })
         ));
         assert!(s.is_empty());
+    }
+
+    /// The stored format never changes under a sketch: these bytes were written by the
+    /// first implementation (buckets in B-trees) and are what every later one must write
+    /// and read.
+    #[test]
+    fn the_encoding_is_stable() {
+        let mut s = QuantileSketch::default();
+        for v in [-250.0, -3.5, 0.0, 0.0, 1.0, 1.0, 2.0, 150.0, 980.5, 1e6] {
+            s.insert(v).unwrap();
+        }
+        let golden: &[u8] = &[
+            1, 123, 20, 174, 71, 225, 122, 132, 63, 2, 0, 0, 0, 0, 98, 139, 46, 65, 0, 0, 0, 0, 0,
+            64, 111, 192, 0, 0, 0, 0, 128, 132, 46, 65, 5, 0, 2, 70, 1, 176, 3, 1, 188, 1, 1, 180,
+            5, 1, 2, 126, 1, 172, 3, 1,
+        ];
+        assert_eq!(s.to_bytes(), golden);
+        let back = QuantileSketch::from_bytes(golden).unwrap();
+        assert!(back.same_distribution(&s));
+        assert_eq!(back.to_bytes(), golden);
     }
 
     #[test]

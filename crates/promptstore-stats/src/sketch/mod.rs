@@ -10,8 +10,9 @@
 //! sketches of two data sets gives the sketch of their union.
 
 mod encoding;
+mod store;
 
-use std::collections::BTreeMap;
+use store::Store;
 
 /// The default relative accuracy: 1%.
 pub const DEFAULT_RELATIVE_ACCURACY: f64 = 0.01;
@@ -53,8 +54,8 @@ pub struct QuantileSketch {
     alpha: f64,
     /// ln γ, γ = (1+α)/(1−α).
     ln_gamma: f64,
-    positive: BTreeMap<i32, u64>,
-    negative: BTreeMap<i32, u64>,
+    positive: Store,
+    negative: Store,
     zero_count: u64,
     count: u64,
     sum: f64,
@@ -82,8 +83,8 @@ impl QuantileSketch {
         Self {
             alpha,
             ln_gamma: ((1.0 + alpha) / (1.0 - alpha)).ln(),
-            positive: BTreeMap::new(),
-            negative: BTreeMap::new(),
+            positive: Store::default(),
+            negative: Store::default(),
             zero_count: 0,
             count: 0,
             sum: 0.0,
@@ -116,9 +117,11 @@ impl QuantileSketch {
             .ok_or(SketchError::CountOverflow)?;
         // Buckets never hold more than `count`, so they cannot overflow once count did not.
         if value > 0.0 {
-            *self.positive.entry(self.index(value)).or_insert(0) += n;
+            let index = self.index(value);
+            self.positive.add(index, n);
         } else if value < 0.0 {
-            *self.negative.entry(self.index(-value)).or_insert(0) += n;
+            let index = self.index(-value);
+            self.negative.add(index, n);
         } else {
             self.zero_count += n;
         }
@@ -141,12 +144,8 @@ impl QuantileSketch {
             .count
             .checked_add(other.count)
             .ok_or(SketchError::CountOverflow)?;
-        for (&i, &c) in &other.positive {
-            *self.positive.entry(i).or_insert(0) += c;
-        }
-        for (&i, &c) in &other.negative {
-            *self.negative.entry(i).or_insert(0) += c;
-        }
+        self.positive.merge(&other.positive);
+        self.negative.merge(&other.negative);
         self.zero_count += other.zero_count;
         self.count = count;
         self.sum += other.sum;
@@ -197,7 +196,7 @@ impl QuantileSketch {
         // then zeros, then positives up. The target is the first bucket whose running count
         // passes `rank`.
         let mut seen = 0u64;
-        for (&i, &c) in self.negative.iter().rev() {
+        for (i, c) in self.negative.iter().rev() {
             seen += c;
             if seen > rank {
                 return Ok(Some(self.clamp(-self.value(i))));
@@ -207,7 +206,7 @@ impl QuantileSketch {
         if seen > rank {
             return Ok(Some(self.clamp(0.0)));
         }
-        for (&i, &c) in &self.positive {
+        for (i, c) in self.positive.iter() {
             seen += c;
             if seen > rank {
                 return Ok(Some(self.clamp(self.value(i))));
