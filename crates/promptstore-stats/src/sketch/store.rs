@@ -283,6 +283,57 @@ mod tests {
         assert_eq!(sparse.len(), 7);
     }
 
+    /// Random adds and merges, mostly near each other and now and then far apart, give the
+    /// buckets a plain B-tree model gives, in whatever form each store ends up.
+    #[test]
+    fn random_adds_and_merges_match_a_btree_model() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..200 {
+            let mut stores = [Store::default(), Store::default(), Store::default()];
+            let mut models = [
+                BTreeMap::<i32, u64>::new(),
+                BTreeMap::new(),
+                BTreeMap::new(),
+            ];
+            for _ in 0..300 {
+                let which = (next() % 3) as usize;
+                if next() % 10 == 0 {
+                    let from = (next() % 3) as usize;
+                    let other = stores[from].clone();
+                    stores[which].merge(&other);
+                    let other_model = models[from].clone();
+                    for (i, c) in other_model {
+                        *models[which].entry(i).or_insert(0) += c;
+                    }
+                    continue;
+                }
+                let index = match next() % 50 {
+                    // Rarely anywhere in i32 (extreme values at the finest accuracy).
+                    0 if round % 2 == 0 => next() as i32,
+                    1 => (next() % 20_000) as i32 - 10_000,
+                    _ => (next() % 400) as i32 - 100,
+                };
+                let count = 1 + next() % 5;
+                stores[which].add(index, count);
+                *models[which].entry(index).or_insert(0) += count;
+            }
+            for (store, model) in stores.iter().zip(&models) {
+                let expected: Vec<(i32, u64)> = model.iter().map(|(i, c)| (*i, *c)).collect();
+                assert_eq!(buckets(store), expected, "round {round}");
+                assert_eq!(store.len(), model.len(), "round {round}");
+                let backwards: Vec<_> = store.iter().rev().collect();
+                let expected_backwards: Vec<_> = expected.iter().rev().copied().collect();
+                assert_eq!(backwards, expected_backwards, "round {round}");
+            }
+        }
+    }
+
     #[test]
     fn equality_ignores_the_form_and_the_empty_counters() {
         let mut a = Store::default();
