@@ -230,6 +230,15 @@ impl ClientIds {
         }
     }
 
+    /// The name `parse` reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientIds::Sequential => "sequential",
+            ClientIds::UuidV4 => "uuid-v4",
+            ClientIds::UuidV7 => "uuid-v7",
+        }
+    }
+
     /// Give every event of `events` an id of this shape (`Sequential` keeps the generator's).
     pub fn apply(self, events: &mut [EventIn]) {
         let fresh = match self {
@@ -256,6 +265,7 @@ pub struct BodyTemplate {
     batch_size: usize,
     /// Each pooled event's JSON object without its opening brace, id and timestamp.
     tails: Vec<Vec<u8>>,
+    client_ids: ClientIds,
 }
 
 impl BodyTemplate {
@@ -284,7 +294,15 @@ impl BodyTemplate {
             window_ms: window.whole_milliseconds() as f64,
             batch_size: generator.batch_size,
             tails,
+            client_ids: ClientIds::Sequential,
         })
+    }
+
+    /// Give the events ids of this shape instead of `<run>-<batch>-<index>` (a UUID costs
+    /// the driver ~0.1 µs per event).
+    pub fn with_client_ids(mut self, client_ids: ClientIds) -> BodyTemplate {
+        self.client_ids = client_ids;
+        self
     }
 
     pub fn batch_size(&self) -> usize {
@@ -304,11 +322,14 @@ impl BodyTemplate {
             }
             let back = Duration::milliseconds((self.window_ms * rng.unit()) as i64);
             let at = (now - back).format(&time::format_description::well_known::Rfc3339)?;
-            write!(
-                body,
-                "{{\"id\":\"{}-{k:08x}-{i:04x}\",\"timestamp\":\"{at}\",",
-                self.run_tag
-            )?;
+            match self.client_ids {
+                ClientIds::Sequential => {
+                    write!(body, "{{\"id\":\"{}-{k:08x}-{i:04x}\"", self.run_tag)?
+                }
+                ClientIds::UuidV4 => write!(body, "{{\"id\":\"{}\"", uuid::Uuid::new_v4())?,
+                ClientIds::UuidV7 => write!(body, "{{\"id\":\"{}\"", uuid::Uuid::now_v7())?,
+            }
+            write!(body, ",\"timestamp\":\"{at}\",")?;
             let slot =
                 (k as usize).wrapping_mul(self.batch_size).wrapping_add(i) % self.tails.len();
             body.extend_from_slice(&self.tails[slot]);
@@ -363,7 +384,9 @@ mod tests {
             let sorted = ids.windows(2).all(|w| key(&w[0]) <= key(&w[1]));
             assert_eq!(sorted, shape != ClientIds::UuidV4, "{shape:?}");
         }
-        assert_eq!(ClientIds::parse("uuid-v7").unwrap(), ClientIds::UuidV7);
+        for shape in [ClientIds::Sequential, ClientIds::UuidV4, ClientIds::UuidV7] {
+            assert_eq!(ClientIds::parse(shape.name()).unwrap(), shape);
+        }
         let refused = ClientIds::parse("uuid").unwrap_err().to_string();
         assert!(
             refused.contains("sequential, uuid-v4 or uuid-v7"),
@@ -484,5 +507,29 @@ mod tests {
             batches: 10,
         });
         assert!(BodyTemplate::new(&chronological, 1).is_err());
+    }
+
+    #[test]
+    fn spliced_bodies_carry_uuids_of_the_asked_version() {
+        let g = generator(Spread::Live {
+            window: Duration::seconds(60),
+        });
+        let now = OffsetDateTime::now_utc();
+        for (shape, version) in [(ClientIds::UuidV4, 4), (ClientIds::UuidV7, 7)] {
+            let template = BodyTemplate::new(&g, 1).unwrap().with_client_ids(shape);
+            let mut ids = std::collections::HashSet::new();
+            for k in 0..2u64 {
+                let parsed: Vec<EventIn> =
+                    serde_json::from_slice(&template.body(k, now).unwrap()).unwrap();
+                assert_eq!(parsed.len(), 1000);
+                for e in parsed {
+                    let id = e.id.expect("every event has an id");
+                    let uuid = uuid::Uuid::parse_str(&id).expect("a UUID");
+                    assert_eq!(uuid.get_version_num(), version, "{id}");
+                    assert!(ids.insert(id), "unique client ids");
+                    assert!(e.timestamp.is_some());
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,10 @@
 //! to the same count. Rounds alternate so a burst of load from elsewhere hits both sides.
 //!
 //! Usage: `bench_ingest_http --promptstore BIN --raw BIN --work DIR --seconds S --rounds R
-//!         [--clients 8] [--batch 1000] [--server-cpu 0|none]`
+//!         [--clients 8] [--batch 1000] [--server-cpu 0|none]
+//!         [--client-ids sequential|uuid-v4|uuid-v7]`
+//! `--client-ids` gives both sides' events random or time-ordered UUIDs instead of ordered
+//! ids (BENCHMARKS.md, "Client event ids"); the benchmark proper uses the default.
 //! Prints one line per measurement and `RESULT ingest_* ...` lines for bench/analytics.sh.
 
 use std::path::{Path, PathBuf};
@@ -19,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use promptstore_bench::args::Flags;
-use promptstore_bench::eventgen::{BodyTemplate, EventGen, Spread};
+use promptstore_bench::eventgen::{BodyTemplate, ClientIds, EventGen, Spread};
 use promptstore_bench::eventsdb;
 use promptstore_bench::loadgen::{self, IngestRun, Target, Until};
 use promptstore_bench::pinned::{self, ServeSpec};
@@ -38,6 +41,7 @@ struct Settings {
     clients: usize,
     batch: usize,
     cpu: Option<u32>,
+    client_ids: ClientIds,
 }
 
 fn settings() -> anyhow::Result<Settings> {
@@ -50,6 +54,7 @@ fn settings() -> anyhow::Result<Settings> {
         "clients",
         "batch",
         "server-cpu",
+        "client-ids",
     ])?;
     let cpu = match flags.optional("server-cpu").as_deref() {
         None => Some(0),
@@ -68,6 +73,12 @@ fn settings() -> anyhow::Result<Settings> {
         clients: flags.parsed_or("clients", 8)?,
         batch: flags.parsed_or("batch", 1000)?,
         cpu,
+        client_ids: ClientIds::parse(
+            flags
+                .optional("client-ids")
+                .as_deref()
+                .unwrap_or("sequential"),
+        )?,
     };
     let valid = s.seconds > 0.0
         && s.seconds <= 600.0
@@ -98,6 +109,7 @@ fn raw_round(s: &Settings, round: u32) -> anyhow::Result<(f64, f64)> {
         .args(["--batch", &s.batch.to_string()])
         .args(["--prompts", &PROMPTS.to_string()])
         .args(["--versions", &VERSIONS.to_string()])
+        .args(["--client-ids", s.client_ids.name()])
         .output()
         .with_context(|| format!("cannot run {}", s.raw.display()))?;
     remove_db_files(&db);
@@ -174,7 +186,9 @@ async fn http_round(s: &Settings, http: &reqwest::Client, round: u32) -> anyhow:
         experiment: None,
         run_tag: format!("r{round}"),
     };
-    let bodies = loadgen::Bodies::Spliced(Arc::new(BodyTemplate::new(&generator, 8)?));
+    let bodies = loadgen::Bodies::Spliced(Arc::new(
+        BodyTemplate::new(&generator, 8)?.with_client_ids(s.client_ids),
+    ));
     let target = Target {
         url: server.url.clone(),
         key: seeded.runtime_key.clone(),
