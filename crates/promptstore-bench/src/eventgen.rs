@@ -219,6 +219,14 @@ pub enum ClientIds {
 }
 
 impl ClientIds {
+    /// The `--client-ids` flag of a benchmark program; sequential when absent.
+    pub fn from_flags(flags: &crate::args::Flags) -> anyhow::Result<ClientIds> {
+        match flags.optional("client-ids") {
+            Some(text) => ClientIds::parse(&text),
+            None => Ok(ClientIds::Sequential),
+        }
+    }
+
     pub fn parse(text: &str) -> anyhow::Result<ClientIds> {
         match text {
             "sequential" => Ok(ClientIds::Sequential),

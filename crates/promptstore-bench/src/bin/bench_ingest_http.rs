@@ -73,12 +73,7 @@ fn settings() -> anyhow::Result<Settings> {
         clients: flags.parsed_or("clients", 8)?,
         batch: flags.parsed_or("batch", 1000)?,
         cpu,
-        client_ids: ClientIds::parse(
-            flags
-                .optional("client-ids")
-                .as_deref()
-                .unwrap_or("sequential"),
-        )?,
+        client_ids: ClientIds::from_flags(&flags)?,
     };
     let valid = s.seconds > 0.0
         && s.seconds <= 600.0

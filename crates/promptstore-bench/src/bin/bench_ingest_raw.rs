@@ -35,12 +35,7 @@ async fn main() -> anyhow::Result<()> {
         "client-ids",
     ])?;
     let db = PathBuf::from(flags.required("db")?);
-    let client_ids = ClientIds::parse(
-        flags
-            .optional("client-ids")
-            .as_deref()
-            .unwrap_or("sequential"),
-    )?;
+    let client_ids = ClientIds::from_flags(&flags)?;
     let seconds: f64 = flags.required_parsed("seconds")?;
     let batch: usize = flags.parsed_or("batch", 1000)?;
     if !(seconds > 0.0 && seconds <= 3600.0 && (1..=1000).contains(&batch)) {

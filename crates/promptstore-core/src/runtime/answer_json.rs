@@ -28,21 +28,12 @@ pub(super) struct VersionJson {
 
 impl VersionJson {
     fn of(version: &VersionEntry) -> Self {
-        let sources: Vec<&str> = match &version.record.template {
-            Template::Text { text } => vec![text],
-            Template::Chat { messages } => messages
-                .iter()
-                .map(|m| match m {
-                    ChatMessage::Message { content, .. } => content.as_str(),
-                    ChatMessage::Placeholder { .. } => "",
-                })
-                .collect(),
-        };
         let plain = version
             .parts
             .iter()
-            .zip(sources)
-            .map(|(part, source)| {
+            .enumerate()
+            .map(|(index, part)| {
+                let source = version.part_source(index)?;
                 matches!(part, Part::Plain(_)).then(|| {
                     let mut out = Vec::new();
                     write_str(&mut out, plain_text_output(source));
@@ -61,16 +52,24 @@ impl VersionJson {
     /// The JSON string of `content` when it is the output of plain-text part `index`.
     fn plain(&self, version: &VersionEntry, index: usize, content: &str) -> Option<&[u8]> {
         let json = self.plain.get(index)?.as_deref()?;
-        let source = match &version.record.template {
-            Template::Text { text } => text.as_str(),
-            Template::Chat { messages } => match messages.get(index)? {
-                ChatMessage::Message { content, .. } => content.as_str(),
-                ChatMessage::Placeholder { .. } => return None,
-            },
-        };
+        let source = version.part_source(index)?;
         // Compared, not assumed: a cheap check that keeps this exact whatever produced
         // the output.
         (plain_text_output(source) == content).then_some(json)
+    }
+}
+
+impl VersionEntry {
+    /// The template source of part `index`: the text, or a chat message's content (`None`
+    /// for a placeholder or past the end).
+    fn part_source(&self, index: usize) -> Option<&str> {
+        match &self.record.template {
+            Template::Text { text } => (index == 0).then_some(text.as_str()),
+            Template::Chat { messages } => match messages.get(index)? {
+                ChatMessage::Message { content, .. } => Some(content),
+                ChatMessage::Placeholder { .. } => None,
+            },
+        }
     }
 }
 

@@ -103,39 +103,31 @@ impl Store {
         }
     }
 
-    /// Add every bucket of `other`.
+    /// Add every bucket of `other`: slice by slice when both end up dense, else one by one.
     pub(super) fn merge(&mut self, other: &Store) {
-        match other {
-            Store::Empty => {}
-            Store::Dense {
-                offset: o,
-                counts: c,
-                ..
-            } => {
-                let (lo, hi) = (*o, *o + (c.len() as i32 - 1));
-                self.widen(lo, hi);
-                if let Store::Dense {
-                    offset,
-                    counts,
-                    buckets,
-                } = self
-                {
-                    let start = (i64::from(lo) - i64::from(*offset)) as usize;
-                    for (mine, theirs) in counts[start..start + c.len()].iter_mut().zip(c) {
-                        *buckets += usize::from(*mine == 0 && *theirs > 0);
-                        *mine += theirs;
-                    }
-                } else {
-                    for (i, n) in other.iter() {
-                        self.add(i, n);
-                    }
+        if let Store::Dense {
+            offset: lo,
+            counts: theirs,
+            ..
+        } = other
+        {
+            self.widen(*lo, *lo + (theirs.len() as i32 - 1));
+            if let Store::Dense {
+                offset,
+                counts,
+                buckets,
+            } = self
+            {
+                let start = (i64::from(*lo) - i64::from(*offset)) as usize;
+                for (mine, theirs) in counts[start..start + theirs.len()].iter_mut().zip(theirs) {
+                    *buckets += usize::from(*mine == 0 && *theirs > 0);
+                    *mine += theirs;
                 }
+                return;
             }
-            Store::Sparse(_) => {
-                for (i, n) in other.iter() {
-                    self.add(i, n);
-                }
-            }
+        }
+        for (i, n) in other.iter() {
+            self.add(i, n);
         }
     }
 

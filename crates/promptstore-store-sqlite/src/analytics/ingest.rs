@@ -44,10 +44,11 @@ pub(crate) async fn ingest(
 
     // Decide every event's fate in batch order: a client id seen before (stored, or earlier
     // in this batch) is a duplicate of that event. The keys borrow from the batch, so this
-    // allocates nothing per event.
+    // allocates nothing per event; foldhash (seeded per map) hashes them for a fraction of
+    // SipHash's cost.
     let mut outcomes = Vec::with_capacity(events.len());
     {
-        let mut seen: FastMap<(&str, &str), i64> = FastMap::default();
+        let mut seen: foldhash::HashMap<(&str, &str), i64> = foldhash::HashMap::default();
         seen.reserve(events.len());
         for event in &events {
             if let Some(client_id) = &event.client_id {
@@ -81,11 +82,6 @@ pub(crate) async fn ingest(
     merge_into(conn, cache, Granularity::Day, days, &mut staged).await?;
     Ok((outcomes, staged))
 }
-
-/// A hash map for keys made in the process (event fields, cell keys): nothing an attacker
-/// can use to flood one bucket reaches it unseeded (foldhash's `fast::RandomState` is
-/// seeded per map), and hashing a cell key per event costs a fraction of SipHash's.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A cell named by borrowed parts of an event: folding a batch allocates per cell, not per
 /// event. (project, bucket, prompt id, prompt, version, label, model, experiment, arm).
@@ -139,7 +135,7 @@ fn owned(c: CellRef<'_>) -> ProjectCell {
 fn fold(
     fresh: &[(i64, EventRecord)],
 ) -> (HashMap<ProjectCell, Rollup>, HashMap<ProjectCell, Rollup>) {
-    let mut hours: FastMap<CellRef<'_>, Rollup> = FastMap::default();
+    let mut hours: foldhash::HashMap<CellRef<'_>, Rollup> = foldhash::HashMap::default();
     for (_, e) in fresh {
         let at_ms = to_ms(e.at);
         hours
@@ -147,14 +143,14 @@ fn fold(
             .or_default()
             .add(e);
     }
-    let mut days: FastMap<CellRef<'_>, Rollup> = FastMap::default();
+    let mut days: foldhash::HashMap<CellRef<'_>, Rollup> = foldhash::HashMap::default();
     for (hour, rollup) in &hours {
         let mut day = *hour;
         // An hour bucket (seconds) lies inside one UTC day.
         day.1 = bucket_of(Granularity::Day, hour.1.saturating_mul(1000));
         days.entry(day).or_default().merge(rollup);
     }
-    let own = |cells: FastMap<CellRef<'_>, Rollup>| {
+    let own = |cells: foldhash::HashMap<CellRef<'_>, Rollup>| {
         cells
             .into_iter()
             .map(|(k, r)| (owned(k), r))
@@ -186,7 +182,7 @@ async fn stored_client_ids<'a>(
     conn: &mut SqliteConnection,
     events: &'a [EventRecord],
 ) -> Result<StoredIds<'a>, StoreError> {
-    let mut by_project: FastMap<&str, Vec<&str>> = FastMap::default();
+    let mut by_project: foldhash::HashMap<&str, Vec<&str>> = foldhash::HashMap::default();
     for e in events {
         if let Some(client_id) = &e.client_id {
             by_project
@@ -213,7 +209,7 @@ async fn stored_client_ids<'a>(
 
 /// The stored events of a batch's client ids: project → client id → event id.
 #[derive(Default)]
-struct StoredIds<'a>(FastMap<&'a str, FastMap<String, i64>>);
+struct StoredIds<'a>(foldhash::HashMap<&'a str, foldhash::HashMap<String, i64>>);
 
 impl StoredIds<'_> {
     fn get(&self, (project, client_id): &(&str, &str)) -> Option<i64> {
@@ -230,11 +226,10 @@ async fn insert_events(
         .iter()
         .map(|(_, e)| encode_json(e))
         .collect::<Result<Vec<_>, _>>()?;
-    let rows: Vec<_> = fresh.into_iter().zip(encoded).collect();
     INSERT_EVENTS
         .execute(
             conn,
-            rows,
+            fresh.into_iter().zip(encoded),
             |q, ((id, event), json)| bind_event(q, id, event, json),
             Some("event rows were refused by the database"),
         )

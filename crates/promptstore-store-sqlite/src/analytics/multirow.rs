@@ -63,7 +63,7 @@ impl MultiRow {
     pub(crate) async fn execute<T>(
         &self,
         conn: &mut SqliteConnection,
-        rows: Vec<T>,
+        rows: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
         bind: impl Fn(SqliteQuery, T) -> SqliteQuery,
         refused: Option<&str>,
     ) -> Result<(), StoreError> {
