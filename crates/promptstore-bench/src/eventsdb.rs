@@ -1,12 +1,14 @@
 //! Direct access to an analytics database file (`events.db`) for the benchmarks: the
-//! raw-insert baseline (the same schema, rows and durability as the product, without the
-//! product), and the durability check that counts what a killed server left behind.
+//! raw-insert baseline (the same rows and durability as the product, without the product),
+//! and the durability check that counts what a killed server left behind.
 //!
 //! The baseline is deliberately minimal: one sqlx connection, WAL and `synchronous=FULL`
-//! like the product's analytics writer, the product's own migration files for the schema
-//! (so the same indexes are maintained), and one prepared 1,000-row `INSERT` per
-//! transaction. It does not deduplicate client ids, fold aggregate cells, parse HTTP or
-//! validate: that is the work whose cost the comparison shows.
+//! like the product's analytics writer, a table with the product's event columns and no
+//! index beyond its integer key, and one prepared 1,000-row `INSERT` per transaction. It
+//! does not deduplicate client ids, index anything for reads, fold aggregate cells, parse
+//! HTTP or validate: that is the work whose cost the comparison shows. `--indexes
+//! row-layout` adds the four indexes the product kept on such a table before it stored
+//! events in blocks, to measure what they cost.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,12 +19,64 @@ use promptstore_types::EventIn;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection};
 
-/// The product's analytics schema, from its migration files.
-const SCHEMA: [&str; 3] = [
-    include_str!("../../promptstore-store-sqlite/migrations/analytics/0001_analytics.sql"),
-    include_str!("../../promptstore-store-sqlite/migrations/analytics/0002_exposures.sql"),
-    include_str!("../../promptstore-store-sqlite/migrations/analytics/0003_events_layout.sql"),
-];
+/// One row per event: the product's event columns, as its row layout stored them
+/// (migration 1 of the analytics schema).
+const TABLE: &str = "CREATE TABLE events (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    project             TEXT NOT NULL,
+    client_id           TEXT,
+    prompt_id           TEXT NOT NULL,
+    prompt              TEXT NOT NULL,
+    version             INTEGER NOT NULL,
+    label               TEXT,
+    experiment          TEXT,
+    arm                 TEXT,
+    unit_id             TEXT,
+    model               TEXT NOT NULL,
+    provider            TEXT,
+    input_tokens        INTEGER NOT NULL,
+    output_tokens       INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    latency_ms          REAL,
+    ttft_ms             REAL,
+    cost                REAL,
+    cost_source         TEXT NOT NULL,
+    success             INTEGER NOT NULL,
+    error_type          TEXT,
+    scores              TEXT,
+    feedback            TEXT,
+    metadata            TEXT,
+    at                  INTEGER NOT NULL
+)";
+
+/// The indexes the product kept on that table before event blocks (migrations 1 to 4).
+const ROW_LAYOUT_INDEXES: &str = "
+CREATE UNIQUE INDEX events_by_client_id ON events(project, client_id) WHERE client_id IS NOT NULL;
+CREATE INDEX events_by_second ON events(project, at / 1000, id, at);
+CREATE INDEX events_by_prompt_hour ON events(project, prompt, at / 3600000, id, at);
+CREATE INDEX events_by_experiment ON events(project, experiment, at / 3600000, id, at)
+    WHERE experiment IS NOT NULL;";
+
+/// Which indexes the baseline's table has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineIndexes {
+    /// None beyond the integer key: the minimal program, the benchmark proper.
+    None,
+    /// The product's indexes of its former row layout.
+    RowLayout,
+}
+
+impl FromStr for BaselineIndexes {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "none" => Ok(BaselineIndexes::None),
+            "row-layout" => Ok(BaselineIndexes::RowLayout),
+            other => anyhow::bail!("--indexes must be none or row-layout, not '{other}'"),
+        }
+    }
+}
 
 /// Columns the baseline writes: exactly the product's `events` columns.
 const COLUMNS: &str = "id, project, client_id, prompt_id, prompt, version, label, experiment, \
@@ -46,33 +100,21 @@ pub async fn open_like_the_product(path: &Path) -> anyhow::Result<SqliteConnecti
         .with_context(|| format!("cannot open {}", path.display()))
 }
 
-/// Create the product's analytics tables and indexes in an empty database.
-pub async fn create_schema(conn: &mut SqliteConnection) -> anyhow::Result<()> {
-    for sql in SCHEMA {
-        sqlx::raw_sql(sql)
-            .execute(&mut *conn)
-            .await
-            .context("creating the analytics schema")?;
-    }
-    Ok(())
-}
-
-/// Drop one index of `events` (by name, checked against the schema: never another table's).
-pub async fn drop_events_index(conn: &mut SqliteConnection, name: &str) -> anyhow::Result<()> {
-    let known: Option<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name = ?",
-    )
-    .bind(name)
-    .fetch_optional(&mut *conn)
-    .await
-    .context("reading the schema")?;
-    let Some(name) = known else {
-        anyhow::bail!("'{name}' is not an index of the events table");
-    };
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
+/// Create the baseline's table (and `indexes`) in an empty database.
+pub async fn create_schema(
+    conn: &mut SqliteConnection,
+    indexes: BaselineIndexes,
+) -> anyhow::Result<()> {
+    sqlx::raw_sql(TABLE)
         .execute(&mut *conn)
         .await
-        .with_context(|| format!("dropping {name}"))?;
+        .context("creating the events table")?;
+    if indexes == BaselineIndexes::RowLayout {
+        sqlx::raw_sql(ROW_LAYOUT_INDEXES)
+            .execute(&mut *conn)
+            .await
+            .context("creating the row layout's indexes")?;
+    }
     Ok(())
 }
 
@@ -175,8 +217,19 @@ pub struct Contents {
     pub day_cell_events: u64,
 }
 
-/// Count the events of a database file (read only; WAL frames a killed writer committed
-/// are read like the product reads them).
+async fn has_table(conn: &mut SqliteConnection, name: &str) -> anyhow::Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("reading the schema")?;
+    Ok(found.is_some())
+}
+
+/// Count the events of a database file — the product's (events in blocks) or the
+/// baseline's (rows) — read only; WAL frames a killed writer committed are read like the
+/// product reads them.
 pub async fn contents(path: &Path) -> anyhow::Result<Contents> {
     let options = SqliteConnectOptions::from_str("sqlite:")
         .context("sqlite options")?
@@ -185,19 +238,28 @@ pub async fn contents(path: &Path) -> anyhow::Result<Contents> {
     let mut conn = SqliteConnection::connect_with(&options)
         .await
         .with_context(|| format!("cannot open {}", path.display()))?;
-    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
-        .fetch_one(&mut conn)
-        .await
-        .context("counting events")?;
-    let blobs: Vec<Vec<u8>> = sqlx::query_scalar("SELECT rollup FROM cells_day")
-        .fetch_all(&mut conn)
-        .await
-        .context("reading day cells")?;
+    let events: i64 = if has_table(&mut conn, "event_blocks").await? {
+        sqlx::query_scalar("SELECT COALESCE(SUM(events), 0) FROM event_blocks")
+            .fetch_one(&mut conn)
+            .await
+            .context("counting events")?
+    } else {
+        sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&mut conn)
+            .await
+            .context("counting events")?
+    };
     let mut day_cell_events = 0;
-    for blob in blobs {
-        day_cell_events += Rollup::decode(&blob)
-            .map_err(|e| anyhow::anyhow!("undecodable day cell: {e}"))?
-            .count;
+    if has_table(&mut conn, "cells_day").await? {
+        let blobs: Vec<Vec<u8>> = sqlx::query_scalar("SELECT rollup FROM cells_day")
+            .fetch_all(&mut conn)
+            .await
+            .context("reading day cells")?;
+        for blob in blobs {
+            day_cell_events += Rollup::decode(&blob)
+                .map_err(|e| anyhow::anyhow!("undecodable day cell: {e}"))?
+                .count;
+        }
     }
     conn.close().await.ok();
     Ok(Contents {
@@ -211,12 +273,25 @@ mod tests {
     use super::*;
     use crate::eventgen::{EventGen, Spread};
 
+    async fn index_names(conn: &mut SqliteConnection) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' \
+             AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(conn)
+        .await
+        .unwrap()
+    }
+
     #[tokio::test]
-    async fn the_baseline_stores_every_row_of_a_batch_in_the_product_schema() {
+    async fn the_baseline_stores_every_row_of_a_batch() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.db");
         let mut conn = open_like_the_product(&path).await.unwrap();
-        create_schema(&mut conn).await.unwrap();
+        create_schema(&mut conn, BaselineIndexes::None)
+            .await
+            .unwrap();
+        assert!(index_names(&mut conn).await.is_empty());
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut conn)
             .await
@@ -249,47 +324,69 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_index_of_events_can_be_dropped_and_nothing_else() {
+    async fn the_row_layout_adds_the_four_former_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = open_like_the_product(&dir.path().join("events.db"))
             .await
             .unwrap();
-        create_schema(&mut conn).await.unwrap();
-        drop_events_index(&mut conn, "events_by_prompt_hour")
+        create_schema(&mut conn, "row-layout".parse().unwrap())
             .await
             .unwrap();
-        let left: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' \
-             AND sql IS NOT NULL ORDER BY name",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
         assert_eq!(
-            left,
+            index_names(&mut conn).await,
             [
                 "events_by_client_id",
                 "events_by_experiment",
+                "events_by_prompt_hour",
                 "events_by_second"
             ]
         );
-        // Gone already, another table's index, or no index at all: refused by name.
-        for name in [
-            "events_by_prompt_hour",
-            "cells_hour_by_prompt",
-            "x\"; DROP TABLE events; --",
-        ] {
-            let err = drop_events_index(&mut conn, name).await.unwrap_err();
-            assert!(
-                err.to_string()
-                    .contains("is not an index of the events table"),
-                "{err}"
-            );
-        }
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
-            .fetch_one(&mut conn)
+        let err = "some".parse::<BaselineIndexes>().unwrap_err();
+        assert!(err.to_string().contains("none or row-layout"), "{err}");
+    }
+
+    /// The durability check counts the product's events in blocks.
+    #[tokio::test]
+    async fn contents_counts_the_events_of_the_products_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = promptstore_store_sqlite::SqliteStore::open_in(dir.path())
             .await
             .unwrap();
-        assert_eq!(rows, 0);
+        let now = time::OffsetDateTime::now_utc();
+        let records = (0..500)
+            .map(|i| promptstore_core::analytics::model::EventRecord {
+                project: promptstore_core::model::ProjectId("p".into()),
+                client_id: Some(format!("c-{i}")),
+                prompt_id: prompt_id(&format!("p{}", i % 7)),
+                prompt: format!("p{}", i % 7),
+                version: 1,
+                label: None,
+                experiment: None,
+                arm: None,
+                unit_id: None,
+                model: "m".into(),
+                provider: None,
+                input_tokens: 1,
+                output_tokens: 1,
+                cached_input_tokens: 0,
+                latency_ms: Some(10.0),
+                ttft_ms: None,
+                cost: None,
+                cost_source: promptstore_types::CostSource::Unpriced,
+                success: true,
+                error_type: None,
+                scores: Default::default(),
+                feedback: None,
+                metadata: serde_json::json!({}),
+                at: now - time::Duration::seconds(i % 90),
+            })
+            .collect();
+        use promptstore_core::analytics::store::AnalyticsStore as _;
+        store.ingest(records).await.unwrap();
+        let path = store.events_path().to_owned();
+        store.close().await;
+        let seen = contents(&path).await.unwrap();
+        assert_eq!(seen.events, 500);
+        assert_eq!(seen.day_cell_events, 500);
     }
 }

@@ -112,16 +112,20 @@ async fn analytics_live_in_their_own_file_beside_the_registry() {
     assert!(store.events_path().exists());
     assert_eq!(
         store.analytics_schema_versions().await.unwrap(),
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     );
     store.ingest(events(0..10)).await.unwrap();
     store.close().await;
 
     let registry = tables(&dir.path().join("promptstore.db")).await;
     let analytics = tables(&dir.path().join("events.db")).await;
-    assert!(registry.contains(&"prompts".to_owned()) && !registry.contains(&"events".to_owned()));
+    assert!(
+        registry.contains(&"prompts".to_owned()) && !registry.contains(&"event_blocks".to_owned())
+    );
     for t in [
-        "events",
+        "event_blocks",
+        "event_client_ids",
+        "event_judgements",
         "cells_hour",
         "cells_day",
         "prices",
@@ -131,6 +135,8 @@ async fn analytics_live_in_their_own_file_beside_the_registry() {
         assert!(analytics.contains(&t.to_owned()), "{t} in {analytics:?}");
     }
     assert!(!analytics.contains(&"prompts".to_owned()));
+    // Events are stored in blocks; the row table of earlier versions is gone.
+    assert!(!analytics.contains(&"events".to_owned()));
 }
 
 #[tokio::test]
@@ -187,7 +193,7 @@ async fn analytics_survive_a_reopen_and_migrate_once() {
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(
             store.analytics_schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4]
+            vec![1, 2, 3, 4, 5]
         );
         let again = store.get_event(&project(), &EventRef::Id(1)).await.unwrap();
         assert_eq!(again, Some(stored.clone()));
@@ -472,7 +478,7 @@ async fn a_file_from_before_the_rollup_levels_gets_them_computed_when_opened() {
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(
             store.analytics_schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4]
+            vec![1, 2, 3, 4, 5]
         );
         // Later ingests add to the computed levels (the second open computes nothing again).
         store

@@ -1,15 +1,16 @@
 //! The baseline of the ingestion benchmark: the same generated events inserted straight
-//! into SQLite by a minimal program — the product's `events` schema (its migration files),
-//! WAL + `synchronous=FULL`, one prepared multi-row `INSERT` and one transaction per batch of
-//! `--batch` events — for `--seconds`, then the rows counted. `bench_ingest_http` runs it
+//! into SQLite by a minimal program — a table of the product's event columns with no index
+//! beyond its integer key, WAL + `synchronous=FULL`, one prepared multi-row `INSERT` and one
+//! transaction per batch of `--batch` events — for `--seconds`, then the rows counted. `bench_ingest_http` runs it
 //! pinned to the server's core, alternating with the server.
 //!
 //! Usage: `bench_ingest_raw --db FILE --seconds S [--batch 1000] [--prompts 100] [--versions 3]
-//!         [--without-indexes NAME,NAME…] [--client-ids sequential|uuid-v4|uuid-v7]`
+//!         [--indexes none|row-layout] [--client-ids sequential|uuid-v4|uuid-v7]`
 //! Prints `RESULT raw_events_per_s <rate> <rows> <CPU µs per row>`.
 //!
-//! `--without-indexes` drops indexes of `events` after creating the schema: what each one
-//! costs the inserts (BENCHMARKS.md, "what an index of `events` costs"). `--client-ids`
+//! `--indexes row-layout` gives the table the four indexes the product kept on its events
+//! before it stored them in blocks: what they cost the inserts (BENCHMARKS.md, "Event
+//! blocks"). `--client-ids`
 //! gives the events random or time-ordered UUIDs instead of the generator's ordered ids:
 //! what the shape of client ids costs the dedup index (BENCHMARKS.md, "client event ids").
 //! The benchmark proper passes neither.
@@ -31,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         "batch",
         "prompts",
         "versions",
-        "without-indexes",
+        "indexes",
         "client-ids",
     ])?;
     let db = PathBuf::from(flags.required("db")?);
@@ -59,12 +60,10 @@ async fn main() -> anyhow::Result<()> {
         run_tag: "raw".to_owned(),
     };
     let mut conn = eventsdb::open_like_the_product(&db).await?;
-    eventsdb::create_schema(&mut conn).await?;
-    if let Some(names) = flags.optional("without-indexes") {
-        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            eventsdb::drop_events_index(&mut conn, name).await?;
-        }
-    }
+    let indexes = flags
+        .optional("indexes")
+        .map_or(Ok(eventsdb::BaselineIndexes::None), |s| s.parse())?;
+    eventsdb::create_schema(&mut conn, indexes).await?;
     let sql = eventsdb::insert_sql(batch);
     let project = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 

@@ -775,7 +775,7 @@ pub(crate) async fn fold(
                     Param::Int(ceil_seconds(query.to)),
                 ],
             );
-            c.filter("c", query.filter, false);
+            c.filter("c", query.filter);
             format!(
                 "SELECT c.bucket, c.prompt, c.rollup, c.prompt_id, c.version, c.label, c.model, \
                  c.experiment, c.arm FROM {} AS c {}",
@@ -846,7 +846,7 @@ pub(crate) async fn query(
         "c.bucket >= ? AND c.bucket < ?",
         [Param::Int(ceil_seconds(from)), Param::Int(ceil_seconds(to))],
     );
-    c.filter("c", filter, false);
+    c.filter("c", filter);
     let sql = format!(
         "SELECT {KEY_COLUMNS}, rollup FROM {} AS c {} ORDER BY bucket, prompt, version, label, \
          model, experiment, arm, prompt_id",

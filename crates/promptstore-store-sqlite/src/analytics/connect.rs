@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rollup levels",
         include_str!("../../migrations/analytics/0004_rollup_levels.sql"),
     ),
+    (
+        5,
+        "event blocks",
+        include_str!("../../migrations/analytics/0005_event_blocks.sql"),
+    ),
 ];
 
 pub(crate) struct Pools {
@@ -115,6 +120,8 @@ pub(crate) async fn open(path: &Path) -> Result<Pools, StoreError> {
     })?;
     // Roll-up levels of a file that had cells before they existed (migration 4).
     super::cells::backfill_levels(&write).await?;
+    // Events stored as rows before blocks existed (migration 5).
+    super::events::convert_rows(&write).await?;
     let read = SqlitePoolOptions::new()
         .max_connections(READ_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -1,12 +1,14 @@
-//! Raw events after ingest: look-ups by server or client id, the newest-first listing,
-//! the exact rollup of a time window, late judgements, and retention.
+//! Raw events after ingest, read from their blocks (`blocks.rs`): look-ups by server or
+//! client id, the newest-first listing, the exact rollup of a time window, late
+//! judgements, retention, and the one-time move of rows stored by earlier versions into
+//! blocks.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::TryStreamExt as _;
-use promptstore_core::analytics::model::{AnalyticsFilter, EventRef, StoredEvent};
+use promptstore_core::analytics::model::{AnalyticsFilter, EventRecord, EventRef, StoredEvent};
 use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::model::ProjectId;
 use promptstore_core::store::{Page, PageRequest, StoreError};
@@ -14,14 +16,17 @@ use promptstore_types::Feedback;
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
+use super::blocks::{
+    self, BLOCK_COLUMNS, BlockKey, BlockRow, HOUR_MS, MAX_BLOCK_EVENTS, block_columns,
+};
 use super::filter::{Conditions, Param, bind_all_as};
 use super::rows::{EVENT_COLUMNS, EventRow, feedback_text, scores_text};
-use crate::codec::{into_page, page_limit};
+use crate::codec::{into_page, page_limit, to_json_text, to_ms};
 use crate::error::backend;
 
-/// Events deleted per retention transaction: small enough that an ingest waiting for the
-/// writer is delayed by milliseconds, not seconds.
-pub(crate) const PRUNE_CHUNK: i64 = 10_000;
+/// Blocks pruned per retention transaction (at most `MAX_BLOCK_EVENTS` events each): small
+/// enough that an ingest waiting for the writer is delayed by milliseconds, not seconds.
+pub(crate) const PRUNE_BLOCKS: i64 = 16;
 
 pub(crate) fn not_found(event: &EventRef) -> StoreError {
     StoreError::NotFound {
@@ -39,34 +44,69 @@ fn ceil_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// The last millisecond before `to` (ranges are half-open, stored times whole ms).
+fn last_ms_before(to: OffsetDateTime) -> i64 {
+    ceil_ms(to).saturating_sub(1)
+}
+
+/// The block holding event `id` of `project`: the block with the greatest first id at or
+/// below it, if its range reaches `id` (block ranges never overlap).
+pub(crate) const BLOCK_OF_ID: &str = concat!(
+    "SELECT ",
+    block_columns!(),
+    " FROM event_blocks AS b WHERE b.id = (SELECT MAX(id) FROM event_blocks WHERE id <= ?2) \
+     AND b.project = ?1 AND b.last_id >= ?2"
+);
+
+async fn block_of(
+    conn: &mut SqliteConnection,
+    project: &ProjectId,
+    id: i64,
+) -> Result<Option<BlockRow>, StoreError> {
+    sqlx::query_as(BLOCK_OF_ID)
+        .bind(project.0.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)
+}
+
 pub(crate) async fn get(
     conn: &mut SqliteConnection,
     project: &ProjectId,
     event: &EventRef,
 ) -> Result<Option<StoredEvent>, StoreError> {
-    let query = match event {
-        EventRef::Id(id) => sqlx::query_as::<_, EventRow>(AssertSqlSafe(format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE project = ?1 AND id = ?2"
-        )))
-        .bind(project.0.as_str())
-        .bind(*id),
-        EventRef::ClientId(client_id) => sqlx::query_as::<_, EventRow>(AssertSqlSafe(format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE project = ?1 AND client_id = ?2"
-        )))
-        .bind(project.0.as_str())
-        .bind(client_id.as_str()),
+    let id = match event {
+        EventRef::Id(id) => *id,
+        EventRef::ClientId(client_id) => {
+            let id: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM event_client_ids WHERE project = ?1 AND client_id = ?2",
+            )
+            .bind(project.0.as_str())
+            .bind(client_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+            match id {
+                Some(id) => id,
+                None => return Ok(None),
+            }
+        }
     };
-    query
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?
-        .map(EventRow::into_stored)
-        .transpose()
+    let Some(block) = block_of(conn, project, id).await? else {
+        return Ok(None);
+    };
+    let decoded = block.decode()?;
+    decoded.find(id).map(|e| decoded.stored(id, e)).transpose()
 }
 
 /// The position a page of events ends at: (at, id) of its last event, newest first.
 fn encode_cursor(at: i64, id: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("ev:{at}:{id}"))
+}
+
+fn cursor_of(e: &StoredEvent) -> String {
+    encode_cursor(to_ms(e.event.at), e.id)
 }
 
 fn decode_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
@@ -88,93 +128,40 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
     ))
 }
 
-/// The bucket (ms) of the time index a query seeks: the hourly index of the named prompt or
-/// experiment, else the per-second index of the project (`0003_events_layout.sql`). Only
-/// that bucket is constrained, so that SQLite cannot prefer the project-wide index (a
-/// narrower range) over the prompt's (an extra equality) and read every prompt's events.
-fn index_bucket_ms(filter: &AnalyticsFilter) -> i64 {
-    let named = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
-    if filter.prompt.is_some() || named(&filter.experiment) {
-        3_600_000
-    } else {
-        1000
-    }
-}
-
-/// Restrict `e.at` to `[lo, hi]` (inclusive, either side open), together with the same
-/// bounds on the bucket expression of the time index (`e.at / bucket`), so that SQLite
-/// seeks it. Integer division truncates in SQLite as in Rust and is monotonic, so
-/// `lo <= at` implies `lo / b <= at / b`: the bucket bounds never exclude a matching row.
-fn push_time_range(c: &mut Conditions, bucket: i64, lo: Option<i64>, hi: Option<i64>) {
-    if let Some(lo) = lo {
-        c.push("e.at >= ?", [Param::Int(lo)]);
-        c.push(format!("e.at / {bucket} >= ?"), [Param::Int(lo / bucket)]);
-    }
-    if let Some(hi) = hi {
-        c.push("e.at <= ?", [Param::Int(hi)]);
-        c.push(format!("e.at / {bucket} <= ?"), [Param::Int(hi / bucket)]);
-    }
-}
-
-/// The last millisecond before `to` (ranges are half-open, stored times whole ms).
-fn last_ms_before(to: OffsetDateTime) -> i64 {
-    ceil_ms(to).saturating_sub(1)
-}
-
-/// The newest and oldest millisecond whose `at / 1000` is `second` (truncating division:
-/// second 0 holds -999..=999).
-fn second_bounds(second: i64) -> (i64, i64) {
-    let base = second.saturating_mul(1000);
-    match second.signum() {
-        1 => (base.saturating_add(999), base),
-        0 => (999, -999),
-        _ => (base, base.saturating_sub(999)),
-    }
-}
-
-pub(crate) fn conditions(
-    project: &ProjectId,
-    filter: &AnalyticsFilter,
-    from: Option<OffsetDateTime>,
-    to: Option<OffsetDateTime>,
-) -> Conditions {
+/// The conditions on a block's own columns: its project, and the prompt or experiment
+/// when the filter names one (an empty experiment asks for events outside experiments).
+pub(crate) fn block_conditions(project: &ProjectId, filter: &AnalyticsFilter) -> Conditions {
     let mut c = Conditions::new();
-    c.push("e.project = ?", [Param::Text(project.0.clone())]);
-    push_time_range(
-        &mut c,
-        index_bucket_ms(filter),
-        from.map(ceil_ms),
-        to.map(last_ms_before),
-    );
-    c.filter("e", filter, true);
+    c.push("b.project = ?", [Param::Text(project.0.clone())]);
+    if let Some(prompt) = &filter.prompt {
+        c.push("b.prompt = ?", [Param::Text(prompt.clone())]);
+    }
+    match filter.experiment.as_deref() {
+        Some("") => c.push("b.experiment IS NULL", []),
+        Some(experiment) => c.push("b.experiment = ?", [Param::Text(experiment.to_owned())]),
+        None => {}
+    }
     c
 }
 
-/// The newest second at or before `at_most` (ms) holding an event of the project: one
-/// seek of `events_by_second`.
-pub(crate) const NEWEST_SECOND: &str = "SELECT e.at / 1000 FROM events AS e \
-     WHERE e.project = ?1 AND e.at / 1000 <= ?2 ORDER BY e.at / 1000 DESC LIMIT 1";
-
-async fn newest_second(
-    conn: &mut SqliteConnection,
-    project: &ProjectId,
-    at_most: i64,
-) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar(NEWEST_SECOND)
-        .bind(project.0.as_str())
-        .bind(at_most / 1000)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)
+/// Restrict blocks to those that may hold an event at a time in `[lo, hi]` (ms): by hour,
+/// which the block indexes are ordered by, then by the block's own time range.
+pub(crate) fn push_block_time(c: &mut Conditions, lo: i64, hi: i64) {
+    c.push("b.hour >= ?", [Param::Int(lo.div_euclid(HOUR_MS))]);
+    c.push("b.hour <= ?", [Param::Int(hi.div_euclid(HOUR_MS))]);
+    c.push("b.max_at >= ?", [Param::Int(lo)]);
+    c.push("b.min_at <= ?", [Param::Int(hi)]);
 }
+
+/// Blocks per step of the listing's walk.
+const LISTING_STEP: i64 = 32;
 
 /// Events newest first (by time, then id), paginated by (time, id).
 ///
-/// No index is ordered by time alone (see `0003_events_layout.sql`), so the listing walks
-/// back through time in slices — the newest second holding an event first, then slices
-/// four times wider each step, skipping empty stretches — and sorts each slice, until the
-/// page is full or the range is exhausted. The slices are disjoint and descending, so
-/// their concatenation is in order; a page costs about the events of the slices it reads.
+/// Blocks are taken by their newest event, newest first (`event_blocks_by_newest`), and
+/// their matching events kept in order; the walk stops once a page is full and the next
+/// block's newest event is older than the page's oldest — no later block can hold an event
+/// that belongs on the page. A page costs about the blocks that overlap its time span.
 pub(crate) async fn list(
     conn: &mut SqliteConnection,
     project: &ProjectId,
@@ -191,45 +178,99 @@ pub(crate) async fn list(
     if let Some((at, _)) = cursor {
         newest = newest.min(at);
     }
-    let mut rows: Vec<EventRow> = Vec::with_capacity(fetch);
-    let mut span: i64 = 1000;
-    while rows.len() < fetch && newest >= oldest {
-        // Skip to the newest second that holds any event of the project.
-        let Some(second) = newest_second(conn, project, newest).await? else {
-            break;
-        };
-        let hi = newest.min(second_bounds(second).0);
-        let lo = hi.saturating_sub(span - 1).max(oldest);
-        let mut c = Conditions::new();
-        c.push("e.project = ?", [Param::Text(project.0.clone())]);
-        push_time_range(&mut c, index_bucket_ms(filter), Some(lo), Some(hi));
-        c.filter("e", filter, true);
-        if let Some((at, id)) = cursor {
-            c.push("(e.at, e.id) < (?, ?)", [Param::Int(at), Param::Int(id)]);
+    // (at, event), newest first, at most `fetch` once trimmed.
+    let mut found: Vec<(i64, StoredEvent)> = Vec::with_capacity(fetch);
+    let mut position: Option<(i64, i64)> = None;
+    if newest < oldest {
+        return into_page(Vec::new(), limit, Ok, cursor_of);
+    }
+    'walk: loop {
+        let mut c = block_conditions(project, filter);
+        c.push("b.max_at >= ?", [Param::Int(oldest)]);
+        c.push("b.min_at <= ?", [Param::Int(newest)]);
+        if let Some((max_at, id)) = position {
+            c.push(
+                "(b.max_at, b.id) < (?, ?)",
+                [Param::Int(max_at), Param::Int(id)],
+            );
         }
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events AS e {} ORDER BY e.at DESC, e.id DESC LIMIT {}",
-            c.where_sql(),
-            fetch - rows.len()
+            "SELECT b.max_at, b.id FROM event_blocks AS b {} \
+             ORDER BY b.max_at DESC, b.id DESC LIMIT {LISTING_STEP}",
+            c.where_sql()
         );
-        let slice: Vec<EventRow> = bind_all_as(sqlx::query_as(AssertSqlSafe(sql)), c.params())
+        let heads: Vec<(i64, i64)> = bind_all_as(sqlx::query_as(AssertSqlSafe(sql)), c.params())
             .fetch_all(&mut *conn)
             .await
             .map_err(backend)?;
-        rows.extend(slice);
-        if lo == i64::MIN {
+        for &(max_at, id) in &heads {
+            if found.len() >= fetch && found.last().is_some_and(|(at, _)| max_at < *at) {
+                break 'walk;
+            }
+            position = Some((max_at, id));
+            let block: BlockRow = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {BLOCK_COLUMNS} FROM event_blocks AS b WHERE b.id = ?"
+            )))
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+            let decoded = block.decode()?;
+            for (event_id, e) in decoded.iter() {
+                let in_range = e.at >= oldest && e.at <= newest;
+                let after_cursor = cursor.is_none_or(|c| (e.at, event_id) < c);
+                if in_range && after_cursor && decoded.matches(e, filter) {
+                    found.push((e.at, decoded.stored(event_id, e)?));
+                }
+            }
+            found.sort_unstable_by_key(|(at, e)| std::cmp::Reverse((*at, e.id)));
+            found.truncate(fetch);
+        }
+        if heads.len() < LISTING_STEP as usize {
             break;
         }
-        newest = lo - 1;
-        span = span.saturating_mul(4);
     }
-    into_page(rows, limit, EventRow::into_stored, |e| {
-        encode_cursor(crate::codec::to_ms(e.event.at), e.id)
-    })
+    into_page(found, limit, |(_, e)| Ok(e), cursor_of)
 }
 
-/// The rollup of the raw events in `[from, to)` matching `filter`, streamed (not collected)
-/// so that a wide window costs time, not memory.
+/// Call `each` with every stored event of `project` in `[from, to)` matching `filter`, in
+/// no particular order, as one reused record (see `Decoded::fill`: client id, unit id,
+/// provider, prompt id and metadata are not filled). Blocks are streamed, so a wide
+/// window costs time, not memory.
+pub(crate) async fn for_each_in_window(
+    conn: &mut SqliteConnection,
+    project: &ProjectId,
+    filter: &AnalyticsFilter,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    mut each: impl FnMut(&EventRecord),
+) -> Result<(), StoreError> {
+    let (lo, hi) = (ceil_ms(from), last_ms_before(to));
+    if hi < lo {
+        return Ok(());
+    }
+    let mut c = block_conditions(project, filter);
+    push_block_time(&mut c, lo, hi);
+    let sql = format!(
+        "SELECT {BLOCK_COLUMNS} FROM event_blocks AS b {}",
+        c.where_sql()
+    );
+    let mut rows =
+        bind_all_as::<BlockRow>(sqlx::query_as(AssertSqlSafe(sql)), c.params()).fetch(&mut *conn);
+    let mut record = blocks::empty_record();
+    while let Some(block) = rows.try_next().await.map_err(backend)? {
+        let decoded = block.decode()?;
+        for (id, e) in decoded.iter() {
+            if e.at >= lo && e.at <= hi && decoded.matches(e, filter) {
+                decoded.fill(&mut record, id, e)?;
+                each(&record);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rollup of the raw events in `[from, to)` matching `filter`.
 pub(crate) async fn window(
     read: &SqlitePool,
     project: &ProjectId,
@@ -237,20 +278,15 @@ pub(crate) async fn window(
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<Rollup, StoreError> {
-    let c = conditions(project, filter, Some(from), Some(to));
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events AS e {}", c.where_sql());
     let mut conn = read.acquire().await.map_err(backend)?;
-    let mut rows =
-        bind_all_as::<EventRow>(sqlx::query_as(AssertSqlSafe(sql)), c.params()).fetch(&mut *conn);
     let mut rollup = Rollup::default();
-    while let Some(row) = rows.try_next().await.map_err(backend)? {
-        rollup.add(&row.into_stored()?.event);
-    }
+    for_each_in_window(&mut conn, project, filter, from, to, |e| rollup.add(e)).await?;
     Ok(rollup)
 }
 
-/// Late scores and feedback: update the event and move its contribution in its hour and
-/// day cells from the old judgements to the new ones (caller's transaction).
+/// Late scores and feedback: record the event's new judgements beside its block (which is
+/// never rewritten) and move its contribution in its hour and day cells from the old
+/// judgements to the new ones (caller's transaction).
 pub(crate) async fn attach(
     conn: &mut SqliteConnection,
     cache: &mut super::cache::CellCache,
@@ -271,13 +307,24 @@ pub(crate) async fn attach(
     new_scores.extend(scores.iter().map(|(k, v)| (k.clone(), *v)));
     let new_feedback = feedback.cloned().or_else(|| old_feedback.clone());
 
-    sqlx::query("UPDATE events SET scores = ?, feedback = ? WHERE id = ?")
-        .bind(scores_text(&new_scores)?)
-        .bind(feedback_text(new_feedback.as_ref())?)
-        .bind(stored.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
+    sqlx::query(
+        "INSERT INTO event_judgements (id, scores, feedback) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (id) DO UPDATE SET scores = excluded.scores, feedback = excluded.feedback",
+    )
+    .bind(stored.id)
+    .bind(scores_text(&new_scores)?)
+    .bind(feedback_text(new_feedback.as_ref())?)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    sqlx::query(
+        "UPDATE event_blocks SET judged = 1 \
+         WHERE id = (SELECT MAX(id) FROM event_blocks WHERE id <= ?1)",
+    )
+    .bind(stored.id)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
 
     // The cells and their roll-up levels, by the difference.
     super::cells::replace_judgements(
@@ -296,47 +343,191 @@ pub(crate) async fn attach(
     Ok(stored)
 }
 
-/// The next project (in key order) after `after` that has events, using the
-/// `(project, at)` index: retention walks projects so that every delete is an index range.
+/// The next project (in key order) after `after` that has events: retention walks
+/// projects so that every read is an index range.
 pub(crate) async fn next_project(
     conn: &mut SqliteConnection,
     after: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
     let query = match after {
-        None => sqlx::query_scalar("SELECT project FROM events ORDER BY project LIMIT 1"),
+        None => sqlx::query_scalar("SELECT project FROM event_blocks ORDER BY project LIMIT 1"),
         Some(after) => sqlx::query_scalar(
-            "SELECT project FROM events WHERE project > ? ORDER BY project LIMIT 1",
+            "SELECT project FROM event_blocks WHERE project > ? ORDER BY project LIMIT 1",
         )
         .bind(after.to_owned()),
     };
     query.fetch_optional(&mut *conn).await.map_err(backend)
 }
 
-/// The retention delete: a range of `events_by_second` (`?4` is the second of `?2 - 1`).
-pub(crate) const PRUNE: &str = "DELETE FROM events WHERE id IN \
-     (SELECT e.id FROM events AS e WHERE e.project = ?1 AND e.at / 1000 <= ?4 AND e.at < ?2 \
-     LIMIT ?3)";
+/// The blocks retention visits: those holding any event older than `?3` (`?2` is its
+/// hour), oldest hours first.
+pub(crate) const PRUNE_CANDIDATES: &str = concat!(
+    "SELECT ",
+    block_columns!(),
+    " FROM event_blocks AS b WHERE b.project = ?1 AND b.hour <= ?2 AND b.min_at < ?3 \
+     ORDER BY b.hour LIMIT ?4"
+);
 
-/// Delete up to `PRUNE_CHUNK` of the project's events older than `before_ms`; returns how
-/// many were deleted (caller's transaction).
+/// What one retention transaction did.
+pub(crate) struct Pruned {
+    /// Events deleted.
+    pub(crate) events: u64,
+    /// Blocks visited: fewer than `PRUNE_BLOCKS` means the project has no more to prune.
+    pub(crate) blocks: usize,
+}
+
+/// Delete the project's events older than `before_ms` from up to `PRUNE_BLOCKS` blocks,
+/// with their client ids and judgements (caller's transaction). A block whose events are
+/// all older goes whole; one that straddles the bound is written again with the events it
+/// keeps (their current judgements inline).
 pub(crate) async fn prune_chunk(
     conn: &mut SqliteConnection,
     project: &str,
     before_ms: i64,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(PRUNE)
+) -> Result<Pruned, StoreError> {
+    let candidates: Vec<BlockRow> = sqlx::query_as(PRUNE_CANDIDATES)
         .bind(project)
+        .bind(before_ms.saturating_sub(1).div_euclid(HOUR_MS))
         .bind(before_ms)
-        .bind(PRUNE_CHUNK)
-        .bind(before_ms.saturating_sub(1) / 1000)
+        .bind(PRUNE_BLOCKS)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let mut pruned = Pruned {
+        events: 0,
+        blocks: candidates.len(),
+    };
+    for block in &candidates {
+        let decoded = block.decode()?;
+        let mut gone_ids: Vec<&str> = Vec::new();
+        let mut kept: Vec<StoredEvent> = Vec::new();
+        for (id, e) in decoded.iter() {
+            if e.at < before_ms {
+                pruned.events += 1;
+                gone_ids.extend(e.client_id);
+            } else {
+                kept.push(decoded.stored(id, e)?);
+            }
+        }
+        sqlx::query(
+            "DELETE FROM event_client_ids WHERE project = ?1 \
+             AND client_id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(project)
+        .bind(to_json_text("client ids", &gone_ids)?)
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-    Ok(done.rows_affected())
+        sqlx::query("DELETE FROM event_judgements WHERE id BETWEEN ?1 AND ?2")
+            .bind(block.id)
+            .bind(block.last_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM event_blocks WHERE id = ?")
+            .bind(block.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        if !kept.is_empty() {
+            let members: Vec<(i64, &EventRecord)> = kept.iter().map(|s| (s.id, &s.event)).collect();
+            super::ingest::insert_blocks(conn, vec![blocks::encode(&members)?]).await?;
+        }
+    }
+    Ok(pruned)
 }
 
 pub(crate) fn prune_bound(before: OffsetDateTime) -> i64 {
     ceil_ms(before)
+}
+
+/// Rows read per transaction when moving rows into blocks.
+const CONVERT_CHUNK: i64 = 20_000;
+
+/// Move the events an earlier version stored as rows (`events`) into blocks, then drop the
+/// table (`0005_event_blocks.sql`). Ids, client ids and judgements are kept; each chunk is
+/// its own transaction, which deletes the rows it moved, so an interrupted conversion goes
+/// on where it stopped when the file is next opened.
+pub(crate) async fn convert_rows(write: &SqlitePool) -> Result<(), StoreError> {
+    let has_rows_table: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'")
+            .fetch_optional(write)
+            .await
+            .map_err(backend)?;
+    if has_rows_table.is_none() {
+        return Ok(());
+    }
+    let mut moved = 0_u64;
+    loop {
+        let mut tx = crate::tx::begin(write).await?;
+        let result = convert_chunk(&mut tx).await;
+        let n = crate::tx::finish(tx, result).await?;
+        if n == 0 {
+            break;
+        }
+        moved += n;
+    }
+    if moved > 0 {
+        tracing::info!(events = moved, "moved stored events into blocks");
+    }
+    Ok(())
+}
+
+/// One chunk of `convert_rows`; 0 when there was nothing left (the table is then dropped).
+async fn convert_chunk(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+    let rows: Vec<EventRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS} FROM events ORDER BY id LIMIT {CONVERT_CHUNK}"
+    )))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let Some(last) = rows.last().map(EventRow::id) else {
+        sqlx::raw_sql("DROP TABLE events")
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        return Ok(0);
+    };
+    let events = rows
+        .into_iter()
+        .map(EventRow::into_stored)
+        .collect::<Result<Vec<_>, _>>()?;
+    // Runs of consecutive ids with one block key: the blocks' id ranges cannot overlap.
+    let mut new_blocks = Vec::new();
+    let mut run: Vec<(i64, &EventRecord)> = Vec::new();
+    for stored in &events {
+        let same = run
+            .last()
+            .is_some_and(|(_, e)| BlockKey::of(e) == BlockKey::of(&stored.event));
+        if !same || run.len() == MAX_BLOCK_EVENTS {
+            if !run.is_empty() {
+                new_blocks.push(blocks::encode(&run)?);
+            }
+            run.clear();
+        }
+        run.push((stored.id, &stored.event));
+    }
+    if !run.is_empty() {
+        new_blocks.push(blocks::encode(&run)?);
+    }
+    super::ingest::insert_blocks(conn, new_blocks).await?;
+    let client_ids: Vec<(&str, &str, i64)> = events
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.event.project.0.as_str(),
+                s.event.client_id.as_deref()?,
+                s.id,
+            ))
+        })
+        .collect();
+    super::ingest::insert_client_ids(conn, client_ids).await?;
+    sqlx::query("DELETE FROM events WHERE id <= ?")
+        .bind(last)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(events.len() as u64)
 }
 
 #[cfg(test)]
@@ -346,85 +537,81 @@ mod tests {
 
     fn select(c: &Conditions) -> String {
         format!(
-            "SELECT {EVENT_COLUMNS} FROM events AS e {} ORDER BY e.at DESC, e.id DESC LIMIT 51",
+            "SELECT {BLOCK_COLUMNS} FROM event_blocks AS b {}",
             c.where_sql()
         )
     }
 
-    /// Every read of raw events seeks an index by project (and prompt or experiment) and a
-    /// time bucket; a scan of the project would make dashboards and listings cost the size
-    /// of the table.
+    /// Every read of raw events seeks a block index by project (and prompt or experiment)
+    /// and hour, or by id; a scan of the project's blocks would make dashboards and
+    /// listings cost the size of the table.
     #[tokio::test]
-    async fn event_reads_seek_the_time_indexes() {
+    async fn event_reads_seek_the_block_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let db = AnalyticsDb::open(&dir.path().join("events.db"))
             .await
             .unwrap();
         let p = ProjectId("p".into());
-        let now = OffsetDateTime::now_utc();
-        let hour_ago = now - time::Duration::hours(1);
+        let now = 1_700_000_000_000_i64;
+        let window = |filter: &AnalyticsFilter| {
+            let mut c = block_conditions(&p, filter);
+            push_block_time(&mut c, now - HOUR_MS, now);
+            select(&c)
+        };
         let check = |plan: String, index: &str, range: &str| {
             assert!(plan.contains(&format!("INDEX {index} (")), "{plan}");
             assert!(plan.contains(range), "{plan}");
-            assert!(!plan.contains("SCAN e"), "{plan}");
+            assert!(!plan.contains("SCAN b"), "{plan}");
         };
-        let project_wide = conditions(&p, &AnalyticsFilter::default(), Some(hour_ago), Some(now));
         check(
-            db.query_plan(&select(&project_wide)).await,
-            "events_by_second",
-            "project=? AND <expr>>? AND <expr><?",
+            db.query_plan(&window(&AnalyticsFilter::default())).await,
+            "event_blocks_by_hour",
+            "project=? AND hour>? AND hour<?",
         );
         let by_prompt = AnalyticsFilter {
             prompt: Some("support/triage".into()),
             model: Some("gpt-4o-mini".into()),
             ..AnalyticsFilter::default()
         };
-        let c = conditions(&p, &by_prompt, Some(hour_ago), Some(now));
         check(
-            db.query_plan(&select(&c)).await,
-            "events_by_prompt_hour",
-            "project=? AND prompt=? AND <expr>>? AND <expr><?",
+            db.query_plan(&window(&by_prompt)).await,
+            "event_blocks_by_prompt_hour",
+            "project=? AND prompt=? AND hour>? AND hour<?",
         );
         let by_experiment = AnalyticsFilter {
             experiment: Some("exp".into()),
             ..AnalyticsFilter::default()
         };
-        let c = conditions(&p, &by_experiment, Some(hour_ago), Some(now));
         check(
-            db.query_plan(&select(&c)).await,
-            "events_by_experiment",
-            "project=? AND experiment=? AND <expr>>? AND <expr><?",
+            db.query_plan(&window(&by_experiment)).await,
+            "event_blocks_by_experiment",
+            "project=? AND experiment=? AND hour>? AND hour<?",
         );
-        // Open-ended ranges seek too (retention, and a listing's first slice).
-        let upto = conditions(&p, &AnalyticsFilter::default(), None, Some(now));
-        check(
-            db.query_plan(&select(&upto)).await,
-            "events_by_second",
-            "project=? AND <expr><?",
-        );
-        let prune = db.query_plan(PRUNE).await;
-        assert!(
-            prune.contains("INDEX events_by_second (project=? AND <expr><?)"),
-            "{prune}"
-        );
-        let newest = db.query_plan(NEWEST_SECOND).await;
-        assert!(
-            newest.contains("INDEX events_by_second (project=? AND <expr><?)"),
-            "{newest}"
-        );
-        assert!(!newest.contains("TEMP B-TREE"), "{newest}");
+        let prune = db.query_plan(PRUNE_CANDIDATES).await;
+        check(prune, "event_blocks_by_hour", "project=? AND hour<?");
+        // The listing's walk: blocks by their newest event, in index order (no sort).
+        let heads = db
+            .query_plan(
+                "SELECT b.max_at, b.id FROM event_blocks AS b WHERE b.project = ? \
+                 AND b.max_at >= ? AND b.min_at <= ? AND (b.max_at, b.id) < (?, ?) \
+                 ORDER BY b.max_at DESC, b.id DESC LIMIT 32",
+            )
+            .await;
+        check(heads, "event_blocks_by_newest", "project=? AND max_at");
+        assert!(!heads_sorted_in_memory(&db).await);
+        // Look-ups by id: one seek of the primary key.
+        let by_id = db.query_plan(BLOCK_OF_ID).await;
+        assert!(by_id.contains("INTEGER PRIMARY KEY (rowid=?)"), "{by_id}");
+        assert!(!by_id.contains("SCAN b"), "{by_id}");
     }
 
-    #[test]
-    fn seconds_bound_the_milliseconds_truncating_division_puts_in_them() {
-        for second in [-3_i64, -1, 0, 1, 1_700_000_000] {
-            let (newest, oldest) = second_bounds(second);
-            assert_eq!(newest / 1000, second);
-            assert_eq!(oldest / 1000, second);
-            assert_ne!((newest + 1) / 1000, second, "{second}: newest");
-            assert_ne!((oldest - 1) / 1000, second, "{second}: oldest");
-        }
-        assert_eq!(second_bounds(i64::MAX / 1000).0, i64::MAX - 807 + 807);
+    async fn heads_sorted_in_memory(db: &AnalyticsDb) -> bool {
+        db.query_plan(
+            "SELECT b.max_at, b.id FROM event_blocks AS b WHERE b.project = ? \
+             ORDER BY b.max_at DESC, b.id DESC LIMIT 32",
+        )
+        .await
+        .contains("TEMP B-TREE")
     }
 
     #[test]

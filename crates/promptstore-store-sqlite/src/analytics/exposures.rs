@@ -7,19 +7,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
-use futures_util::TryStreamExt;
-use promptstore_core::analytics::model::{AnalyticsFilter, EventRecord};
+use promptstore_core::analytics::model::AnalyticsFilter;
 use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::experiments::model::Exposure;
 use promptstore_core::model::ProjectId;
 use promptstore_core::store::StoreError;
-use promptstore_types::CostSource;
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, SqliteConnection};
 use time::OffsetDateTime;
 
-use super::filter::Param;
 use super::multirow::MultiRow;
-use crate::codec::{from_json_text, to_ms, to_u64};
+use crate::codec::{to_ms, to_u64};
 use crate::error::backend;
 
 static INSERT_EXPOSURES: LazyLock<MultiRow> = LazyLock::new(|| {
@@ -98,8 +95,8 @@ pub(crate) async fn counts(
 }
 
 /// The raw events of `experiment` with `at` in `[from, to)`, folded per arm (see
-/// `AnalyticsStore::experiment_window`). Reads only the columns a rollup needs, in one pass
-/// over the `events_by_experiment` index, into one reused record.
+/// `AnalyticsStore::experiment_window`): the experiment's blocks of those hours
+/// (`event_blocks_by_experiment`), decoded into one reused record.
 pub(crate) async fn window(
     conn: &mut SqliteConnection,
     project: &ProjectId,
@@ -111,76 +108,19 @@ pub(crate) async fn window(
         experiment: Some(experiment.to_owned()),
         ..AnalyticsFilter::default()
     };
-    let c = super::events::conditions(project, &filter, Some(from), Some(to));
-    let sql = format!(
-        "SELECT e.arm, e.model, e.success, e.error_type, e.latency_ms, e.cost, e.scores, \
-         e.feedback, e.input_tokens, e.output_tokens, e.cached_input_tokens FROM events AS e \
-         {} AND e.arm IS NOT NULL",
-        c.where_sql()
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for p in c.params() {
-        q = match p {
-            Param::Text(s) => q.bind(s.clone()),
-            Param::Int(n) => q.bind(*n),
-        };
-    }
-    let mut record = EventRecord {
-        project: project.clone(),
-        client_id: None,
-        prompt_id: String::new(),
-        prompt: String::new(),
-        version: 0,
-        label: None,
-        experiment: Some(experiment.to_owned()),
-        arm: None,
-        unit_id: None,
-        model: String::new(),
-        provider: None,
-        input_tokens: 0,
-        output_tokens: 0,
-        cached_input_tokens: 0,
-        latency_ms: None,
-        ttft_ms: None,
-        cost: None,
-        cost_source: CostSource::Unpriced,
-        success: true,
-        error_type: None,
-        scores: BTreeMap::new(),
-        feedback: None,
-        metadata: serde_json::Value::Null,
-        at: OffsetDateTime::UNIX_EPOCH,
-    };
     let mut arms: BTreeMap<String, Rollup> = BTreeMap::new();
-    let mut rows = q.fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await.map_err(backend)? {
-        let arm: &str = row.try_get(0).map_err(backend)?;
-        let model: &str = row.try_get(1).map_err(backend)?;
-        record.model.clear();
-        record.model.push_str(model);
-        record.success = row.try_get(2).map_err(backend)?;
-        record.error_type = row.try_get(3).map_err(backend)?;
-        record.latency_ms = row.try_get(4).map_err(backend)?;
-        record.cost = row.try_get(5).map_err(backend)?;
-        record.scores = match row.try_get::<Option<&str>, _>(6).map_err(backend)? {
-            Some(text) => from_json_text("event scores", text)?,
-            None => BTreeMap::new(),
+    super::events::for_each_in_window(conn, project, &filter, from, to, |record| {
+        let Some(arm) = record.arm.as_deref() else {
+            return;
         };
-        record.feedback = match row.try_get::<Option<&str>, _>(7).map_err(backend)? {
-            Some(text) => Some(from_json_text("event feedback", text)?),
-            None => None,
-        };
-        record.input_tokens = to_u64("input tokens", row.try_get(8).map_err(backend)?)?;
-        record.output_tokens = to_u64("output tokens", row.try_get(9).map_err(backend)?)?;
-        record.cached_input_tokens =
-            to_u64("cached input tokens", row.try_get(10).map_err(backend)?)?;
         match arms.get_mut(arm) {
-            Some(rollup) => rollup.add(&record),
+            Some(rollup) => rollup.add(record),
             None => {
-                arms.insert(arm.to_owned(), Rollup::of([&record]));
+                arms.insert(arm.to_owned(), Rollup::of([record]));
             }
         }
-    }
+    })
+    .await?;
     Ok(arms)
 }
 
@@ -206,12 +146,19 @@ mod tests {
             ..AnalyticsFilter::default()
         };
         let now = OffsetDateTime::now_utc();
-        let c =
-            super::super::events::conditions(&ProjectId("p".into()), &filter, Some(now), Some(now));
+        let mut c = super::super::events::block_conditions(&ProjectId("p".into()), &filter);
+        let now_ms = now.unix_timestamp() * 1000;
+        super::super::events::push_block_time(&mut c, now_ms, now_ms);
         let events = db
-            .query_plan(&format!("SELECT e.id FROM events AS e {}", c.where_sql()))
+            .query_plan(&format!(
+                "SELECT b.id FROM event_blocks AS b {}",
+                c.where_sql()
+            ))
             .await;
-        assert!(events.contains("INDEX events_by_experiment"), "{events}");
+        assert!(
+            events.contains("INDEX event_blocks_by_experiment"),
+            "{events}"
+        );
 
         let cells = db
             .query_plan(

@@ -36,41 +36,28 @@ impl Conditions {
         self.params.extend(params);
     }
 
-    /// The filter's conditions. `nullable` tables (raw events) keep absent dimensions as
-    /// NULL, cells as empty strings; either way an empty filter value means "absent". A
-    /// non-empty value is a plain equality (NULL never equals it), which lets SQLite use the
-    /// indexes on those columns (`events_by_experiment`).
-    pub(crate) fn filter(&mut self, alias: &str, filter: &AnalyticsFilter, nullable: bool) {
-        let text = |col: &str, value: &str| {
-            if nullable && value.is_empty() {
-                format!("COALESCE({alias}.{col}, '') = ?")
-            } else {
-                format!("{alias}.{col} = ?")
-            }
-        };
+    /// The filter's conditions on cells, which keep absent dimensions as empty strings, so
+    /// that an empty filter value ("absent") is a plain equality like any other, and SQLite
+    /// can use the indexes on those columns (`cells_hour_by_experiment`).
+    pub(crate) fn filter(&mut self, alias: &str, filter: &AnalyticsFilter) {
+        let equals = |col: &str| format!("{alias}.{col} = ?");
         if let Some(prompt) = &filter.prompt {
-            self.push(format!("{alias}.prompt = ?"), [Param::Text(prompt.clone())]);
+            self.push(equals("prompt"), [Param::Text(prompt.clone())]);
         }
         if let Some(version) = filter.version {
-            self.push(
-                format!("{alias}.version = ?"),
-                [Param::Int(i64::from(version))],
-            );
+            self.push(equals("version"), [Param::Int(i64::from(version))]);
         }
         if let Some(label) = &filter.label {
-            self.push(text("label", label), [Param::Text(label.clone())]);
+            self.push(equals("label"), [Param::Text(label.clone())]);
         }
         if let Some(model) = &filter.model {
-            self.push(format!("{alias}.model = ?"), [Param::Text(model.clone())]);
+            self.push(equals("model"), [Param::Text(model.clone())]);
         }
         if let Some(experiment) = &filter.experiment {
-            self.push(
-                text("experiment", experiment),
-                [Param::Text(experiment.clone())],
-            );
+            self.push(equals("experiment"), [Param::Text(experiment.clone())]);
         }
         if let Some(arm) = &filter.arm {
-            self.push(text("arm", arm), [Param::Text(arm.clone())]);
+            self.push(equals("arm"), [Param::Text(arm.clone())]);
         }
     }
 
@@ -116,7 +103,6 @@ mod tests {
                 label: Some("production".into()),
                 ..AnalyticsFilter::default()
             },
-            true,
         );
         assert_eq!(
             c.where_sql(),
@@ -124,20 +110,20 @@ mod tests {
         );
         assert_eq!(c.params().len(), 3);
 
-        // An empty value asks for the events without that dimension (NULL in raw events).
+        // An empty value asks for the cells without that dimension (stored as '').
         let mut absent = Conditions::new();
         absent.filter(
-            "e",
+            "c",
             &AnalyticsFilter {
                 experiment: Some(String::new()),
                 arm: Some("control".into()),
                 ..AnalyticsFilter::default()
             },
-            true,
         );
+        assert_eq!(absent.where_sql(), "WHERE c.experiment = ? AND c.arm = ?");
         assert_eq!(
-            absent.where_sql(),
-            "WHERE COALESCE(e.experiment, '') = ? AND e.arm = ?"
+            absent.params(),
+            [Param::Text(String::new()), Param::Text("control".into())]
         );
         assert_eq!(Conditions::new().where_sql(), "");
     }

@@ -1,8 +1,8 @@
 //! The ingest hot path, in the caller's write transaction: find the client ids already
-//! stored, drop duplicates, assign ids, insert the rows with multi-row statements, and fold
-//! the inserted events into their hour and day cells (read the touched cells, merge, write
-//! back). Everything heavy is done in memory; SQLite sees a few statements per thousand
-//! events.
+//! stored, drop duplicates, cut the new events into blocks and give them ids, write the
+//! blocks and the client ids, and fold the events into their hour and day cells (read the
+//! touched cells, merge, write back). Everything heavy is done in memory; SQLite sees a few
+//! statements per thousand events, and one row per block rather than per event.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -12,25 +12,43 @@ use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::store::StoreError;
 use sqlx::SqliteConnection;
 
+use super::blocks::{self, BlockKey, MAX_BLOCK_EVENTS, NewBlock};
 use super::cache::{CellCache, Staged};
 use super::cells::{ProjectCell, bucket_of, merge_into};
 use super::multirow::MultiRow;
-use super::rows::{EVENT_COLUMN_COUNT, EVENT_COLUMNS, bind_event, encode_json};
 use crate::codec::{to_json_text, to_ms};
 use crate::error::backend;
 
 /// `OR IGNORE`: a multi-row statement that may abort half-way makes SQLite keep a
-/// statement journal (a copy of every page the statement touches, ~20 % of the insert);
-/// one that cannot abort needs none. No row is ever ignored in fact — ids are fresh and
-/// client ids deduplicated before — and `insert_events` checks that every row went in,
-/// failing the whole transaction otherwise.
-static INSERT_EVENTS: LazyLock<MultiRow> = LazyLock::new(|| {
+/// statement journal (a copy of every page the statement touches); one that cannot abort
+/// needs none. No row is ever ignored in fact — ids are fresh and client ids deduplicated
+/// before — and every insert checks that all its rows went in, failing the whole
+/// transaction otherwise.
+static INSERT_BLOCKS: LazyLock<MultiRow> = LazyLock::new(|| {
     MultiRow::new(
-        &format!("INSERT OR IGNORE INTO events ({EVENT_COLUMNS})"),
-        EVENT_COLUMN_COUNT,
+        "INSERT OR IGNORE INTO event_blocks (id, last_id, project, prompt, experiment, hour, \
+         min_at, max_at, events, judged, body)",
+        11,
         "",
     )
 });
+
+static INSERT_CLIENT_IDS: LazyLock<MultiRow> = LazyLock::new(|| {
+    MultiRow::new(
+        "INSERT OR IGNORE INTO event_client_ids (project, client_id, id)",
+        3,
+        "",
+    )
+});
+
+/// What becomes of one event of a batch.
+enum Fate {
+    /// Its client id is stored already, as this event.
+    Stored(i64),
+    /// Its client id came earlier in the batch, at this index.
+    SameAs(usize),
+    New,
+}
 
 /// Store `events`; see `AnalyticsStore::ingest`. Returns the outcomes and the cells written,
 /// which the caller puts in `cache` once the transaction has committed.
@@ -40,44 +58,101 @@ pub(crate) async fn ingest(
     events: Vec<EventRecord>,
 ) -> Result<(Vec<IngestOutcome>, Staged), StoreError> {
     let stored = stored_client_ids(conn, &events).await?;
-    let mut next_id = next_event_id(conn).await?;
 
     // Decide every event's fate in batch order: a client id seen before (stored, or earlier
     // in this batch) is a duplicate of that event. The keys borrow from the batch, so this
     // allocates nothing per event; foldhash (seeded per map) hashes them for a fraction of
     // SipHash's cost.
-    let mut outcomes = Vec::with_capacity(events.len());
+    let mut fates = Vec::with_capacity(events.len());
     {
-        let mut seen: foldhash::HashMap<(&str, &str), i64> = foldhash::HashMap::default();
+        let mut seen: foldhash::HashMap<(&str, &str), usize> = foldhash::HashMap::default();
         seen.reserve(events.len());
-        for event in &events {
+        for (i, event) in events.iter().enumerate() {
             if let Some(client_id) = &event.client_id {
                 let key = (event.project.0.as_str(), client_id.as_str());
-                if let Some(id) = stored.get(&key).or_else(|| seen.get(&key).copied()) {
-                    outcomes.push(IngestOutcome::Duplicate(id));
+                if let Some(id) = stored.get(&key) {
+                    fates.push(Fate::Stored(id));
                     continue;
                 }
-                seen.insert(key, next_id);
+                if let Some(&first) = seen.get(&key) {
+                    fates.push(Fate::SameAs(first));
+                    continue;
+                }
+                seen.insert(key, i);
             }
-            outcomes.push(IngestOutcome::Inserted(next_id));
-            next_id += 1;
+            fates.push(Fate::New);
         }
     }
-    let fresh: Vec<(i64, EventRecord)> = outcomes
-        .iter()
-        .zip(events)
-        .filter_map(|(outcome, event)| match outcome {
-            IngestOutcome::Inserted(id) => Some((*id, event)),
-            IngestOutcome::Duplicate(_) => None,
-        })
-        .collect();
+
+    // The new events by block, blocks in order of first appearance, events in batch order;
+    // ids are handed out block by block, so that each block's ids are one range.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    {
+        let mut group_of: foldhash::HashMap<BlockKey<'_>, usize> = foldhash::HashMap::default();
+        for (i, fate) in fates.iter().enumerate() {
+            if matches!(fate, Fate::New) {
+                let g = *group_of.entry(BlockKey::of(&events[i])).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[g].push(i);
+            }
+        }
+    }
     let mut staged = Staged::default();
-    if fresh.is_empty() {
+    if groups.is_empty() {
+        let outcomes = fates
+            .iter()
+            .map(|fate| match fate {
+                Fate::Stored(id) => Ok(IngestOutcome::Duplicate(*id)),
+                _ => Err(StoreError::Backend(
+                    "a new event was left without a block".into(),
+                )),
+            })
+            .collect::<Result<_, _>>()?;
         return Ok((outcomes, staged));
     }
+    let mut next_id = next_event_id(conn).await?;
+    let mut ids = vec![0_i64; events.len()];
+    let mut new_blocks: Vec<NewBlock> = Vec::new();
+    for group in &groups {
+        for chunk in group.chunks(MAX_BLOCK_EVENTS) {
+            let members: Vec<(i64, &EventRecord)> = chunk
+                .iter()
+                .map(|&i| {
+                    ids[i] = next_id;
+                    next_id += 1;
+                    (ids[i], &events[i])
+                })
+                .collect();
+            new_blocks.push(blocks::encode(&members)?);
+        }
+    }
+    let outcomes: Vec<IngestOutcome> = fates
+        .iter()
+        .enumerate()
+        .map(|(i, fate)| match fate {
+            Fate::Stored(id) => IngestOutcome::Duplicate(*id),
+            Fate::SameAs(first) => IngestOutcome::Duplicate(ids[*first]),
+            Fate::New => IngestOutcome::Inserted(ids[i]),
+        })
+        .collect();
+    let new_events = || {
+        fates
+            .iter()
+            .zip(&events)
+            .zip(&ids)
+            .filter(|((fate, _), _)| matches!(fate, Fate::New))
+            .map(|((_, e), id)| (*id, e))
+    };
 
-    let (hours, days) = fold(&fresh);
-    insert_events(conn, fresh).await?;
+    let (hours, days) = fold(new_events().map(|(_, e)| e));
+    insert_blocks(conn, new_blocks).await?;
+    let client_ids: Vec<(&str, &str, i64)> = new_events()
+        .filter_map(|(id, e)| Some((e.project.0.as_str(), e.client_id.as_deref()?, id)))
+        .collect();
+    insert_client_ids(conn, client_ids).await?;
+    set_next_event_id(conn, next_id).await?;
     merge_into(conn, cache, Granularity::Hour, hours, &mut staged).await?;
     merge_into(conn, cache, Granularity::Day, days, &mut staged).await?;
     Ok((outcomes, staged))
@@ -132,18 +207,18 @@ fn owned(c: CellRef<'_>) -> ProjectCell {
 /// cell (`Rollup::add`), and each day cell is the merge of the batch's hour cells inside it
 /// (a merge is exact for counts and sketches; sums differ only in the order floats are
 /// added), so the per-event work is done once, not once per granularity.
-fn fold(
-    fresh: &[(i64, EventRecord)],
+fn fold<'a>(
+    events: impl Iterator<Item = &'a EventRecord>,
 ) -> (HashMap<ProjectCell, Rollup>, HashMap<ProjectCell, Rollup>) {
-    let mut hours: foldhash::HashMap<CellRef<'_>, Rollup> = foldhash::HashMap::default();
-    for (_, e) in fresh {
+    let mut hours: foldhash::HashMap<CellRef<'a>, Rollup> = foldhash::HashMap::default();
+    for e in events {
         let at_ms = to_ms(e.at);
         hours
             .entry(cell_ref(e, bucket_of(Granularity::Hour, at_ms)))
             .or_default()
             .add(e);
     }
-    let mut days: foldhash::HashMap<CellRef<'_>, Rollup> = foldhash::HashMap::default();
+    let mut days: foldhash::HashMap<CellRef<'a>, Rollup> = foldhash::HashMap::default();
     for (hour, rollup) in &hours {
         let mut day = *hour;
         // An hour bucket (seconds) lies inside one UTC day.
@@ -159,22 +234,27 @@ fn fold(
     (own(hours), own(days))
 }
 
-/// The next free event id. AUTOINCREMENT's sequence (which explicit ids advance too) keeps
-/// ids of pruned events from being handed out again.
+/// The next free event id (`event_sequence`): ids of pruned events are never handed out
+/// again.
 async fn next_event_id(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
-    let last: i64 = sqlx::query_scalar(
-        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), \
-         COALESCE((SELECT MAX(id) FROM events), 0))",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(backend)?;
-    Ok(last + 1)
+    sqlx::query_scalar("SELECT next_id FROM event_sequence")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)
+}
+
+async fn set_next_event_id(conn: &mut SqliteConnection, next: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE event_sequence SET next_id = ?")
+        .bind(next)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 /// CROSS JOIN keeps json_each as the outer loop: one unique-index probe per client id.
-pub(crate) const STORED_CLIENT_IDS: &str = "SELECT e.client_id, e.id FROM json_each(?2) AS j \
-     CROSS JOIN events AS e ON e.project = ?1 AND e.client_id = j.value";
+pub(crate) const STORED_CLIENT_IDS: &str = "SELECT c.client_id, c.id FROM json_each(?2) AS j \
+     CROSS JOIN event_client_ids AS c ON c.project = ?1 AND c.client_id = j.value";
 
 /// (project, client id) → stored event id, for the batch's client ids that are stored.
 /// One query per project of the batch, with the ids as a JSON array.
@@ -217,21 +297,46 @@ impl StoredIds<'_> {
     }
 }
 
-async fn insert_events(
+pub(crate) async fn insert_blocks(
     conn: &mut SqliteConnection,
-    fresh: Vec<(i64, EventRecord)>,
+    new_blocks: Vec<NewBlock>,
 ) -> Result<(), StoreError> {
-    // Encode every JSON column first: a failure then leaves no statement half-bound.
-    let encoded = fresh
-        .iter()
-        .map(|(_, e)| encode_json(e))
-        .collect::<Result<Vec<_>, _>>()?;
-    INSERT_EVENTS
+    INSERT_BLOCKS
         .execute(
             conn,
-            fresh.into_iter().zip(encoded),
-            |q, ((id, event), json)| bind_event(q, id, event, json),
-            Some("event rows were refused by the database"),
+            new_blocks,
+            |q, b| {
+                q.bind(b.id)
+                    .bind(b.last_id)
+                    .bind(b.project)
+                    .bind(b.prompt)
+                    .bind(b.experiment)
+                    .bind(b.hour)
+                    .bind(b.min_at)
+                    .bind(b.max_at)
+                    .bind(b.events)
+                    .bind(false)
+                    .bind(b.body)
+            },
+            Some("event blocks were refused by the database"),
+        )
+        .await
+}
+
+pub(crate) async fn insert_client_ids(
+    conn: &mut SqliteConnection,
+    rows: Vec<(&str, &str, i64)>,
+) -> Result<(), StoreError> {
+    INSERT_CLIENT_IDS
+        .execute(
+            conn,
+            rows,
+            |q, (project, client_id, id)| {
+                q.bind(project.to_owned())
+                    .bind(client_id.to_owned())
+                    .bind(id)
+            },
+            Some("client ids were refused by the database"),
         )
         .await
 }
@@ -253,7 +358,7 @@ mod tests {
             .unwrap();
         let ids = db.query_plan(STORED_CLIENT_IDS).await;
         assert!(
-            ids.contains("INDEX events_by_client_id (project=? AND client_id=?)"),
+            ids.contains("PRIMARY KEY (project=? AND client_id=?)"),
             "{ids}"
         );
         for granularity in [Granularity::Hour, Granularity::Day] {
@@ -309,7 +414,7 @@ mod tests {
         }
     }
 
-    /// The event insert cannot abort half-way (`OR IGNORE`), so a row the database skipped
+    /// The block insert cannot abort half-way (`OR IGNORE`), so a row the database skipped
     /// must fail the whole ingest: nothing of the batch is stored, no cell counts it.
     #[tokio::test]
     async fn a_row_the_database_skips_fails_the_whole_ingest() {
@@ -318,7 +423,7 @@ mod tests {
             .await
             .unwrap();
         sqlx::query(
-            "CREATE TRIGGER skip_refused BEFORE INSERT ON events WHEN NEW.prompt = 'refused' \
+            "CREATE TRIGGER skip_refused BEFORE INSERT ON event_blocks WHEN NEW.prompt = 'refused' \
              BEGIN SELECT RAISE(IGNORE); END",
         )
         .execute(&db.write)
@@ -335,7 +440,12 @@ mod tests {
             matches!(&result, Err(StoreError::Backend(m)) if m.contains("refused by the database")),
             "{result:?}"
         );
-        for table in ["events", "cells_hour", "cells_day"] {
+        for table in [
+            "event_blocks",
+            "event_client_ids",
+            "cells_hour",
+            "cells_day",
+        ] {
             let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
                 .fetch_one(&db.read)
                 .await

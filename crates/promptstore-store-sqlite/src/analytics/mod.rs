@@ -10,6 +10,7 @@
 //! analytics commit (two files cannot share one durable transaction in WAL mode).
 
 mod alerts;
+mod blocks;
 mod cache;
 mod cells;
 mod connect;

@@ -189,9 +189,9 @@ impl AnalyticsStore for SqliteStore {
             loop {
                 let mut tx = tx::begin(&self.analytics.write).await?;
                 let result = events::prune_chunk(&mut tx, &project, before).await;
-                let n = tx::finish(tx, result).await?;
-                deleted += n;
-                if n < events::PRUNE_CHUNK as u64 {
+                let pruned = tx::finish(tx, result).await?;
+                deleted += pruned.events;
+                if pruned.blocks < events::PRUNE_BLOCKS as usize {
                     break;
                 }
                 tokio::task::yield_now().await;
