@@ -16,7 +16,8 @@ use crate::process::{Memory, parse_status};
 pub struct ServeSpec {
     pub bin: PathBuf,
     pub data_dir: PathBuf,
-    /// The core to pin it to (`taskset -c CPU`); `None` = not pinned.
+    /// The core to pin it to (`taskset -c CPU`); `None` = every online core (see
+    /// `on_cores`).
     pub cpu: Option<u32>,
     /// More `serve` flags, e.g. `--experiment-interval-secs 86400`.
     pub extra: Vec<String>,
@@ -31,19 +32,28 @@ pub struct PinnedServer {
     log: PathBuf,
 }
 
+/// A command that runs `bin` on core `cpu`, or with `None` on every online core. A child
+/// inherits its parent's CPU affinity, so a driver started under `taskset -c 1` would
+/// otherwise put an "unpinned" server on its own core too; `None` widens it explicitly.
+pub fn on_cores(bin: &Path, cpu: Option<u32>) -> anyhow::Result<Command> {
+    let cores = match cpu {
+        Some(cpu) => cpu.to_string(),
+        None => std::fs::read_to_string("/sys/devices/system/cpu/online")
+            .context("cannot read the online cores (/sys/devices/system/cpu/online)")?
+            .trim()
+            .to_owned(),
+    };
+    let mut c = Command::new("taskset");
+    c.arg("-c").arg(cores).arg(bin);
+    Ok(c)
+}
+
 /// Start the server and wait (at most 60 s) until it prints the URL it listens on.
 pub fn start(spec: &ServeSpec) -> anyhow::Result<PinnedServer> {
     let out = std::fs::File::create(&spec.log)
         .with_context(|| format!("cannot create {}", spec.log.display()))?;
     let err = out.try_clone().context("cannot share the log file")?;
-    let mut command = match spec.cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu.to_string()).arg(&spec.bin);
-            c
-        }
-        None => Command::new(&spec.bin),
-    };
+    let mut command = on_cores(&spec.bin, spec.cpu)?;
     command
         .arg("serve")
         .arg("--data-dir")

@@ -11,12 +11,14 @@
 //! Usage: `bench_ingest_http --promptstore BIN --raw BIN --work DIR --seconds S --rounds R
 //!         [--clients 8] [--batch 1000] [--server-cpu 0|none]
 //!         [--client-ids sequential|uuid-v4|uuid-v7]`
+//! `--server-cpu none` runs the baseline and the server on every online core instead (the
+//! server's request handling then runs beside its writer; the baseline is one thread
+//! whatever it is given), while this process stays where it was started.
 //! `--client-ids` gives both sides' events random or time-ordered UUIDs instead of ordered
 //! ids (BENCHMARKS.md, "Client event ids"); the benchmark proper uses the default.
 //! Prints one line per measurement and `RESULT ingest_* ...` lines for bench/analytics.sh.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,15 +91,7 @@ fn settings() -> anyhow::Result<Settings> {
 /// One baseline measurement: events per second, and CPU µs per event.
 fn raw_round(s: &Settings, round: u32) -> anyhow::Result<(f64, f64)> {
     let db = s.work.join(format!("raw-{round}.db"));
-    let mut command = match s.cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu.to_string()).arg(&s.raw);
-            c
-        }
-        None => Command::new(&s.raw),
-    };
-    let out = command
+    let out = pinned::on_cores(&s.raw, s.cpu)?
         .arg("--db")
         .arg(&db)
         .args(["--seconds", &s.seconds.to_string()])

@@ -191,6 +191,13 @@ pub(crate) fn encode(events: &[(i64, &EventRecord)]) -> Result<NewBlock, StoreEr
     })
 }
 
+/// The block of `events` (one `BlockKey`) with ids `0..n` — contiguous ids relative to
+/// the block, which the caller shifts once it has handed them out.
+pub(crate) fn encode_contiguous(events: &[&EventRecord]) -> Result<NewBlock, StoreError> {
+    let members: Vec<(i64, &EventRecord)> = (0..).zip(events.iter().copied()).collect();
+    encode(&members)
+}
+
 /// The columns `BlockRow` reads, for a query `FROM event_blocks AS b`, as a literal for
 /// `concat!`. A block with judgements brings them along as one JSON array of
 /// `[id, scores, feedback]`.

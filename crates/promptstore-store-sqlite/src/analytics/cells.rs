@@ -2,7 +2,7 @@
 //! rollups, the roll-up levels kept beside them, and the range queries dashboards run. Hour
 //! and day cells live in two tables of the same shape; `Granularity` picks the table.
 //!
-//! Architecture invariant: every write of fine cells (`merge_into`, `replace_judgements`)
+//! Architecture invariant: every write of fine cells (`Merges::write`, `replace_judgements`)
 //! writes the same change to the roll-up levels (`rollups_hour`, `rollups_day`: per project,
 //! per prompt name) in the same transaction, so a level cell always equals the merge of the
 //! fine cells it covers. Only `fold` reads the levels, when the query needs no finer key.
@@ -366,16 +366,26 @@ struct Merged<K> {
     staged: Vec<(K, Cached)>,
 }
 
+/// Cells merged between two yields of `Touched::merge`: a few milliseconds of work.
+const MERGE_STEP: usize = 64;
+
 /// Merge each cell's contribution into its stored value; new cells get rowids from
 /// `next_rowid` on. The stored bytes are folded into the contribution (every field of a
 /// rollup is a sum, so this is the same value as the stored rollup plus the contribution).
-fn merge_work<K: Clone>(work: Vec<Work<K>>, mut next_rowid: i64) -> Result<Merged<K>, StoreError> {
+/// Yields to the runtime every `MERGE_STEP` cells (see `Touched::merge`).
+async fn merge_work<K: Clone>(
+    work: Vec<Work<K>>,
+    mut next_rowid: i64,
+) -> Result<Merged<K>, StoreError> {
     let mut merged = Merged {
         updates: Vec::with_capacity(work.len()),
         inserts: Vec::new(),
         staged: Vec::with_capacity(work.len()),
     };
-    for (key, stored, mut sum) in work {
+    for (i, (key, stored, mut sum)) in work.into_iter().enumerate() {
+        if i > 0 && i % MERGE_STEP == 0 {
+            tokio::task::yield_now().await;
+        }
         let cached = match stored {
             Some(stored) => {
                 sum.merge_encoded(&stored.bytes)
@@ -404,46 +414,124 @@ fn merge_work<K: Clone>(work: Vec<Work<K>>, mut next_rowid: i64) -> Result<Merge
     Ok(merged)
 }
 
-/// Fold `fresh` into the stored cells of `granularity` and their roll-up levels: each
-/// touched cell comes from the cache or, when not cached, is read from the file; the merged
-/// values are written by rowid (new cells inserted) and returned in `staged` for the cache,
-/// which gets them back only once the transaction has committed.
-pub(crate) async fn merge_into(
+/// One table's share of a commit: the touched cells with their stored values, and the
+/// first rowid for the new ones.
+struct Gathered<K> {
+    granularity: Granularity,
+    work: Vec<Work<K>>,
+    next_rowid: i64,
+}
+
+/// The cells a commit touches — hour and day cells and their roll-up levels — with their
+/// stored values, from the cache or, when not cached, read from the file.
+///
+/// Merging them (`merge`) issues no statement, so the ingest runs it while SQLite writes
+/// the commit's events: the two halves of a commit's work then overlap on two cores.
+pub(crate) struct Touched {
+    cells: Vec<Gathered<ProjectCell>>,
+    levels: Vec<Gathered<LevelKey>>,
+}
+
+/// Look up the stored values of the cells `folds` touch, and of their roll-up levels. The
+/// touched cells leave the cache; the merged values come back with `Staged` only once the
+/// transaction has committed.
+pub(crate) async fn touch(
     conn: &mut SqliteConnection,
     cache: &mut CellCache,
-    granularity: Granularity,
-    fresh: HashMap<ProjectCell, Rollup>,
-    staged: &mut Staged,
-) -> Result<(), StoreError> {
-    let mut levels: HashMap<LevelKey, Rollup> = HashMap::new();
-    for ((project, key), rollup) in &fresh {
-        for level in level_keys(project, &key.prompt, key.bucket) {
-            levels.entry(level).or_default().merge(rollup);
+    folds: [(Granularity, HashMap<ProjectCell, Rollup>); 2],
+) -> Result<Touched, StoreError> {
+    let mut touched = Touched {
+        cells: Vec::with_capacity(2),
+        levels: Vec::with_capacity(2),
+    };
+    for (granularity, fresh) in folds {
+        let mut levels: HashMap<LevelKey, Rollup> = HashMap::new();
+        for ((project, key), rollup) in &fresh {
+            for level in level_keys(project, &key.prompt, key.bucket) {
+                levels.entry(level).or_default().merge(rollup);
+            }
         }
-    }
-    let merged_levels = merge_levels(conn, cache.levels(granularity), granularity, levels).await?;
+        let mut work = take_cached(cache.levels(granularity), levels);
+        let missing = uncached(&work);
+        if !missing.is_empty() {
+            let stored = read_levels(conn, granularity, &missing).await?;
+            fill_stored(&mut work, stored);
+        }
+        let next_rowid = first_new_rowid(conn, &work, level_table(granularity)).await?;
+        touched.levels.push(Gathered {
+            granularity,
+            work,
+            next_rowid,
+        });
 
-    let mut work = take_cached(cache.cells(granularity), fresh);
-    let missing = uncached(&work);
-    if !missing.is_empty() {
-        let stored = read_cells(conn, granularity, &missing).await?;
-        fill_stored(&mut work, stored);
-    }
-    let next_rowid = first_new_rowid(conn, &work, table(granularity)).await?;
-    let merged = merge_work(work, next_rowid)?;
-    update_rollups(conn, granularity, false, merged.updates).await?;
-    insert_cells(conn, granularity, merged.inserts).await?;
-    match granularity {
-        Granularity::Hour => {
-            staged.hour = merged.staged;
-            staged.levels_hour = merged_levels;
+        let mut work = take_cached(cache.cells(granularity), fresh);
+        let missing = uncached(&work);
+        if !missing.is_empty() {
+            let stored = read_cells(conn, granularity, &missing).await?;
+            fill_stored(&mut work, stored);
         }
-        Granularity::Day => {
-            staged.day = merged.staged;
-            staged.levels_day = merged_levels;
-        }
+        let next_rowid = first_new_rowid(conn, &work, table(granularity)).await?;
+        touched.cells.push(Gathered {
+            granularity,
+            work,
+            next_rowid,
+        });
     }
-    Ok(())
+    Ok(touched)
+}
+
+/// The merged cells of a commit, to write.
+pub(crate) struct Merges {
+    cells: Vec<(Granularity, Merged<ProjectCell>)>,
+    levels: Vec<(Granularity, Merged<LevelKey>)>,
+}
+
+impl Touched {
+    /// Merge every touched cell: computation only, yielding to the runtime every few cells
+    /// so that statements awaited beside it (`futures_util::future::join`) are sent to
+    /// SQLite as soon as the previous one is done.
+    pub(crate) async fn merge(self) -> Result<Merges, StoreError> {
+        let mut merges = Merges {
+            cells: Vec::with_capacity(self.cells.len()),
+            levels: Vec::with_capacity(self.levels.len()),
+        };
+        for g in self.levels {
+            let merged = merge_work(g.work, g.next_rowid).await?;
+            merges.levels.push((g.granularity, merged));
+        }
+        for g in self.cells {
+            let merged = merge_work(g.work, g.next_rowid).await?;
+            merges.cells.push((g.granularity, merged));
+        }
+        Ok(merges)
+    }
+}
+
+impl Merges {
+    /// Write the merged cells by rowid (new ones inserted) and stage them for the cache.
+    pub(crate) async fn write(
+        self,
+        conn: &mut SqliteConnection,
+        staged: &mut Staged,
+    ) -> Result<(), StoreError> {
+        for (granularity, merged) in self.levels {
+            update_rollups(conn, granularity, true, merged.updates).await?;
+            insert_levels(conn, granularity, merged.inserts).await?;
+            match granularity {
+                Granularity::Hour => staged.levels_hour = merged.staged,
+                Granularity::Day => staged.levels_day = merged.staged,
+            }
+        }
+        for (granularity, merged) in self.cells {
+            update_rollups(conn, granularity, false, merged.updates).await?;
+            insert_cells(conn, granularity, merged.inserts).await?;
+            match granularity {
+                Granularity::Hour => staged.hour = merged.staged,
+                Granularity::Day => staged.day = merged.staged,
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---- roll-up levels ----------------------------------------------------------------------
@@ -578,27 +666,6 @@ async fn insert_levels(
             Some("new roll-up level cells were refused by the database"),
         )
         .await
-}
-
-/// Fold `fresh` into the level cells, as `merge_into` does for fine cells; returns the
-/// merged cells to stage for the cache.
-async fn merge_levels(
-    conn: &mut SqliteConnection,
-    map: &mut CellMap<LevelKey>,
-    granularity: Granularity,
-    fresh: HashMap<LevelKey, Rollup>,
-) -> Result<Vec<(LevelKey, Cached)>, StoreError> {
-    let mut work = take_cached(map, fresh);
-    let missing = uncached(&work);
-    if !missing.is_empty() {
-        let stored = read_levels(conn, granularity, &missing).await?;
-        fill_stored(&mut work, stored);
-    }
-    let next_rowid = first_new_rowid(conn, &work, level_table(granularity)).await?;
-    let merged = merge_work(work, next_rowid)?;
-    update_rollups(conn, granularity, true, merged.updates).await?;
-    insert_levels(conn, granularity, merged.inserts).await?;
-    Ok(merged.staged)
 }
 
 /// Late judgements of a stored event: adjust its hour and day cells, and their roll-up level

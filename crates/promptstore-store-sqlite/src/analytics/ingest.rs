@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use futures_util::future::join;
 use promptstore_core::analytics::model::{CellKey, EventRecord, Granularity, IngestOutcome};
 use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::store::StoreError;
@@ -14,7 +15,7 @@ use sqlx::SqliteConnection;
 
 use super::blocks::{self, BlockKey, MAX_BLOCK_EVENTS, NewBlock};
 use super::cache::{CellCache, Staged};
-use super::cells::{ProjectCell, bucket_of, merge_into};
+use super::cells::{self, ProjectCell, bucket_of};
 use super::multirow::MultiRow;
 use crate::codec::{to_json_text, to_ms};
 use crate::error::backend;
@@ -50,21 +51,26 @@ enum Fate {
     New,
 }
 
-/// Store `events`; see `AnalyticsStore::ingest`. Returns the outcomes and the cells written,
-/// which the caller puts in `cache` once the transaction has committed.
-pub(crate) async fn ingest(
-    conn: &mut SqliteConnection,
-    cache: &mut CellCache,
-    events: Vec<EventRecord>,
-) -> Result<(Vec<IngestOutcome>, Staged), StoreError> {
-    let stored = stored_client_ids(conn, &events).await?;
+/// What a commit writes for a batch, all but the event ids: each event's fate, the new
+/// events' blocks (ids relative to their block) and their contribution to the hour and
+/// day cells.
+struct Plan {
+    fates: Vec<Fate>,
+    /// Batch indices of each block's events, in block order.
+    members: Vec<Vec<usize>>,
+    blocks: Vec<NewBlock>,
+    hours: HashMap<ProjectCell, Rollup>,
+    days: HashMap<ProjectCell, Rollup>,
+}
 
-    // Decide every event's fate in batch order: a client id seen before (stored, or earlier
-    // in this batch) is a duplicate of that event. The keys borrow from the batch, so this
-    // allocates nothing per event; foldhash (seeded per map) hashes them for a fraction of
-    // SipHash's cost.
-    let mut fates = Vec::with_capacity(events.len());
-    {
+impl Plan {
+    /// Plan `events` given the client ids already stored: a client id seen before (stored,
+    /// or earlier in this batch) is a duplicate of that event; the others are cut into
+    /// blocks — in order of first appearance, events in batch order — encoded and folded.
+    fn new(events: &[EventRecord], stored: &StoredIds<'_>) -> Result<Plan, StoreError> {
+        // The keys borrow from the batch, so this allocates nothing per event; foldhash
+        // (seeded per map) hashes them for a fraction of SipHash's cost.
+        let mut fates = Vec::with_capacity(events.len());
         let mut seen: foldhash::HashMap<(&str, &str), usize> = foldhash::HashMap::default();
         seen.reserve(events.len());
         for (i, event) in events.iter().enumerate() {
@@ -82,12 +88,8 @@ pub(crate) async fn ingest(
             }
             fates.push(Fate::New);
         }
-    }
 
-    // The new events by block, blocks in order of first appearance, events in batch order;
-    // ids are handed out block by block, so that each block's ids are one range.
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut group_of: foldhash::HashMap<BlockKey<'_>, usize> = foldhash::HashMap::default();
         for (i, fate) in fates.iter().enumerate() {
             if matches!(fate, Fate::New) {
@@ -98,37 +100,74 @@ pub(crate) async fn ingest(
                 groups[g].push(i);
             }
         }
-    }
-    let mut staged = Staged::default();
-    if groups.is_empty() {
-        let outcomes = fates
-            .iter()
-            .map(|fate| match fate {
-                Fate::Stored(id) => Ok(IngestOutcome::Duplicate(*id)),
-                _ => Err(StoreError::Backend(
-                    "a new event was left without a block".into(),
-                )),
-            })
-            .collect::<Result<_, _>>()?;
-        return Ok((outcomes, staged));
-    }
-    let mut next_id = next_event_id(conn).await?;
-    let mut ids = vec![0_i64; events.len()];
-    let mut new_blocks: Vec<NewBlock> = Vec::new();
-    for group in &groups {
-        for chunk in group.chunks(MAX_BLOCK_EVENTS) {
-            let members: Vec<(i64, &EventRecord)> = chunk
+        let mut members = Vec::with_capacity(groups.len());
+        let mut blocks = Vec::with_capacity(groups.len());
+        for group in groups {
+            for chunk in group.chunks(MAX_BLOCK_EVENTS) {
+                let block: Vec<&EventRecord> = chunk.iter().map(|&i| &events[i]).collect();
+                blocks.push(blocks::encode_contiguous(&block)?);
+                members.push(chunk.to_vec());
+            }
+        }
+        let (hours, days) = fold(
+            fates
                 .iter()
-                .map(|&i| {
-                    ids[i] = next_id;
-                    next_id += 1;
-                    (ids[i], &events[i])
-                })
-                .collect();
-            new_blocks.push(blocks::encode(&members)?);
+                .zip(events)
+                .filter(|(fate, _)| matches!(fate, Fate::New))
+                .map(|(_, e)| e),
+        );
+        Ok(Plan {
+            fates,
+            members,
+            blocks,
+            hours,
+            days,
+        })
+    }
+}
+
+/// Store `events`; see `AnalyticsStore::ingest`. Returns the outcomes and the cells written,
+/// which the caller puts in `cache` once the transaction has committed.
+///
+/// A commit's work is half SQLite's (look-ups, inserts, cell writes: on its connection's
+/// thread) and half computation (folding, encoding, merging cells: on this task), and the
+/// two overlap twice: the batch is planned as if no client id were stored while SQLite
+/// looks them up (and planned again, rarely, when some are), and the touched cells are
+/// merged while SQLite inserts the blocks and client ids.
+pub(crate) async fn ingest(
+    conn: &mut SqliteConnection,
+    cache: &mut CellCache,
+    events: Vec<EventRecord>,
+) -> Result<(Vec<IngestOutcome>, Staged), StoreError> {
+    let (looked_up, optimistic) = join(
+        async {
+            let stored = stored_client_ids(conn, &events).await?;
+            let first_id = next_event_id(conn).await?;
+            Ok::<_, StoreError>((stored, first_id))
+        },
+        async { Plan::new(&events, &StoredIds::default()) },
+    )
+    .await;
+    let (stored, first_id) = looked_up?;
+    let mut plan = if stored.is_empty() {
+        optimistic?
+    } else {
+        Plan::new(&events, &stored)?
+    };
+
+    // Ids block by block, so that each block's ids are one range.
+    let mut ids = vec![0_i64; events.len()];
+    let mut next_id = first_id;
+    for (block, members) in plan.blocks.iter_mut().zip(&plan.members) {
+        block.id += next_id;
+        block.last_id += next_id;
+        for &i in members {
+            ids[i] = next_id;
+            next_id += 1;
         }
     }
-    let outcomes: Vec<IngestOutcome> = fates
+    let outcomes: Vec<IngestOutcome> = plan
+        .fates
         .iter()
         .enumerate()
         .map(|(i, fate)| match fate {
@@ -137,24 +176,35 @@ pub(crate) async fn ingest(
             Fate::New => IngestOutcome::Inserted(ids[i]),
         })
         .collect();
-    let new_events = || {
-        fates
-            .iter()
-            .zip(&events)
-            .zip(&ids)
-            .filter(|((fate, _), _)| matches!(fate, Fate::New))
-            .map(|((_, e), id)| (*id, e))
-    };
-
-    let (hours, days) = fold(new_events().map(|(_, e)| e));
-    insert_blocks(conn, new_blocks).await?;
-    let client_ids: Vec<(&str, &str, i64)> = new_events()
-        .filter_map(|(id, e)| Some((e.project.0.as_str(), e.client_id.as_deref()?, id)))
+    let mut staged = Staged::default();
+    if plan.blocks.is_empty() {
+        return Ok((outcomes, staged));
+    }
+    let client_ids: Vec<(&str, &str, i64)> = plan
+        .fates
+        .iter()
+        .zip(&events)
+        .zip(&ids)
+        .filter(|((fate, _), _)| matches!(fate, Fate::New))
+        .filter_map(|((_, e), id)| Some((e.project.0.as_str(), e.client_id.as_deref()?, *id)))
         .collect();
-    insert_client_ids(conn, client_ids).await?;
-    set_next_event_id(conn, next_id).await?;
-    merge_into(conn, cache, Granularity::Hour, hours, &mut staged).await?;
-    merge_into(conn, cache, Granularity::Day, days, &mut staged).await?;
+
+    let folds = [
+        (Granularity::Hour, std::mem::take(&mut plan.hours)),
+        (Granularity::Day, std::mem::take(&mut plan.days)),
+    ];
+    let touched = cells::touch(conn, cache, folds).await?;
+    let (written, merges) = join(
+        async {
+            insert_blocks(conn, plan.blocks).await?;
+            insert_client_ids(conn, client_ids).await?;
+            set_next_event_id(conn, next_id).await
+        },
+        touched.merge(),
+    )
+    .await;
+    written?;
+    merges?.write(conn, &mut staged).await?;
     Ok((outcomes, staged))
 }
 
@@ -292,6 +342,10 @@ async fn stored_client_ids<'a>(
 struct StoredIds<'a>(foldhash::HashMap<&'a str, foldhash::HashMap<String, i64>>);
 
 impl StoredIds<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn get(&self, (project, client_id): &(&str, &str)) -> Option<i64> {
         self.0.get(project)?.get(*client_id).copied()
     }
