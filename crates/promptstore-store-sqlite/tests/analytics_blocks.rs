@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use promptstore_core::analytics::model::{
     AnalyticsFilter, EventRecord, EventRef, IngestOutcome, StoredEvent,
 };
-use promptstore_core::analytics::store::AnalyticsStore;
+use promptstore_core::analytics::store::{AnalyticsStore, PreparedBatch};
 use promptstore_core::model::ProjectId;
 use promptstore_core::store::PageRequest;
 use promptstore_store_sqlite::SqliteStore;
@@ -491,4 +491,112 @@ async fn rows_of_an_earlier_version_move_into_blocks_when_the_file_is_opened() {
             .unwrap()
     };
     assert!(!names.contains(&"events".to_owned()), "{names:?}");
+}
+
+/// The cells of a store, per hour bucket: (count, successes, cost rounded).
+async fn hour_cells(store: &SqliteStore) -> BTreeMap<i64, (u64, u64, i64)> {
+    let mut cells = BTreeMap::new();
+    for (key, rollup) in store
+        .cells(
+            &project(),
+            promptstore_core::analytics::model::Granularity::Hour,
+            at_ms(-3_600_000),
+            at_ms(6 * 3_600_000),
+            &AnalyticsFilter::default(),
+        )
+        .await
+        .unwrap()
+    {
+        let cell = cells.entry(key.bucket).or_insert((0, 0, 0));
+        cell.0 += rollup.count;
+        cell.1 += rollup.successes;
+        cell.2 += (rollup.cost.sum * 1e6).round() as i64;
+    }
+    cells
+}
+
+/// Batches prepared by their requests and committed together store what one batch of
+/// the same events stores; duplicates across batches and against stored events, and
+/// batches that were not prepared, take the commit's own planning and agree with it too.
+#[tokio::test]
+async fn prepared_batches_commit_like_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let together = SqliteStore::open(&dir.path().join("together.db"))
+        .await
+        .unwrap();
+    let single = SqliteStore::open(&dir.path().join("single.db"))
+        .await
+        .unwrap();
+    let order = shuffled(900);
+    let batch = |range: std::ops::Range<usize>| -> Vec<EventRecord> {
+        order[range].iter().map(|&i| event(i)).collect()
+    };
+    let all: Vec<EventRecord> = batch(0..900);
+
+    // Three prepared batches in one commit, against one batch of all of them.
+    let prepared = vec![
+        together.prepare(batch(0..300)),
+        together.prepare(batch(300..650)),
+        together.prepare(batch(650..900)),
+    ];
+    assert!(prepared.iter().all(|b| b.work.is_some()));
+    let a = together.ingest_prepared(prepared).await.unwrap();
+    let b = single.ingest(all.clone()).await.unwrap();
+    assert_eq!(a, b);
+    let list_a = list_all(&together, &AnalyticsFilter::default(), None, None, 200).await;
+    let list_b = list_all(&single, &AnalyticsFilter::default(), None, None, 200).await;
+    assert!(list_a == list_b, "the listings differ");
+    assert_eq!(hour_cells(&together).await, hour_cells(&single).await);
+
+    // A client id repeated in a later batch of the same commit, one already stored, and a
+    // batch nobody prepared.
+    let fresh = |i: usize| {
+        let mut e = event(i);
+        e.client_id = Some(format!("again-{i}"));
+        e
+    };
+    let first = vec![fresh(10_000), fresh(10_001)];
+    let second = vec![fresh(10_001), all[5].clone(), fresh(10_002)];
+    let third = vec![fresh(10_003)];
+    let outcomes = together
+        .ingest_prepared(vec![
+            together.prepare(first.clone()),
+            together.prepare(second.clone()),
+            PreparedBatch::plain(third.clone()),
+        ])
+        .await
+        .unwrap();
+    let expected = single
+        .ingest(first.into_iter().chain(second).chain(third).collect())
+        .await
+        .unwrap();
+    assert_eq!(outcomes, expected);
+    let IngestOutcome::Inserted(first_id) = outcomes[1] else {
+        panic!("{outcomes:?}")
+    };
+    assert_eq!(outcomes[2], IngestOutcome::Duplicate(first_id));
+    assert_eq!(outcomes[3], b[5].into_duplicate());
+    assert_eq!(hour_cells(&together).await, hour_cells(&single).await);
+    // Nothing prepared, nothing to do.
+    assert!(
+        together
+            .ingest_prepared(Vec::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+trait IntoDuplicate {
+    fn into_duplicate(self) -> IngestOutcome;
+}
+
+impl IntoDuplicate for IngestOutcome {
+    fn into_duplicate(self) -> IngestOutcome {
+        match self {
+            IngestOutcome::Inserted(id) | IngestOutcome::Duplicate(id) => {
+                IngestOutcome::Duplicate(id)
+            }
+        }
+    }
 }

@@ -46,6 +46,31 @@ pub struct CellQuery<'a> {
 /// it with `Rollup::merge_encoded`). An error (a corrupt cell) stops the fold.
 pub type CellSink<'s> = dyn FnMut(&CellKey, &[u8]) -> Result<(), RollupDecodeError> + Send + 's;
 
+/// A batch of events with the work a store did on it ahead of its commit
+/// ([`AnalyticsStore::prepare`]).
+pub struct PreparedBatch {
+    pub events: Vec<EventRecord>,
+    /// The store's own work on the batch, which only that store reads; None when it did
+    /// none (then the commit does it all).
+    pub work: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl PreparedBatch {
+    /// A batch with no work done ahead.
+    pub fn plain(events: Vec<EventRecord>) -> PreparedBatch {
+        PreparedBatch { events, work: None }
+    }
+}
+
+impl std::fmt::Debug for PreparedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedBatch")
+            .field("events", &self.events.len())
+            .field("prepared", &self.work.is_some())
+            .finish()
+    }
+}
+
 #[async_trait]
 pub trait AnalyticsStore: Send + Sync + 'static {
     /// Store a batch (events of any projects) in ONE transaction: skip events whose
@@ -53,6 +78,24 @@ pub trait AnalyticsStore: Send + Sync + 'static {
     /// every inserted event into its hourly and daily cells (`Rollup::add`) in the same
     /// transaction. Returns one outcome per event, in order. Durable when it returns.
     async fn ingest(&self, events: Vec<EventRecord>) -> Result<Vec<IngestOutcome>, StoreError>;
+
+    /// The part of storing a batch that needs no database (encoding, folding), done by
+    /// the caller — each request on its own task — so that the one writer that commits
+    /// batches one transaction at a time has less to do. Never fails: what cannot be done
+    /// ahead is left to the commit. By default nothing is done ahead.
+    fn prepare(&self, events: Vec<EventRecord>) -> PreparedBatch {
+        PreparedBatch::plain(events)
+    }
+
+    /// `ingest` of the batches' events, in order, in ONE transaction, using the work
+    /// `prepare` did on them. Returns one outcome per event of every batch, in order.
+    async fn ingest_prepared(
+        &self,
+        batches: Vec<PreparedBatch>,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let events = batches.into_iter().flat_map(|b| b.events).collect();
+        self.ingest(events).await
+    }
 
     /// Late scores/feedback: merge `scores` into the event's scores (same name = replace),
     /// replace its feedback when given, and adjust its cells by the difference

@@ -1,9 +1,11 @@
-//! The group-commit writer: the one task that calls the analytics store's `ingest`.
+//! The group-commit writer: the one task that calls the analytics store's
+//! `ingest_prepared`.
 //!
-//! Requests hand their validated events to a bounded queue together with a oneshot reply.
-//! The writer takes everything waiting (up to a cap of events), commits it in ONE `ingest`
-//! call — one transaction — and only then answers each waiting request with its own slice
-//! of the outcomes. Many concurrent batches therefore share one transaction, and no request
+//! Requests prepare their validated events (`AnalyticsStore::prepare`: the store's work
+//! that needs no database, done by each request on its own task) and hand them to a
+//! bounded queue together with a oneshot reply. The writer takes everything waiting (up to
+//! a cap of events), commits it in ONE `ingest_prepared` call — one transaction — and only
+//! then answers each waiting request with its own slice of the outcomes. Many concurrent batches therefore share one transaction, and no request
 //! is answered before its events are durable.
 //!
 //! Every commit costs a fixed part (the hour and day cells it touches, the fsync) beside
@@ -26,7 +28,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use promptstore_core::analytics::model::{EventRecord, IngestOutcome};
-use promptstore_core::analytics::store::AnalyticsStore;
+use promptstore_core::analytics::store::{AnalyticsStore, PreparedBatch};
 use promptstore_core::store::StoreError;
 use tokio::sync::{mpsc, oneshot};
 
@@ -38,12 +40,16 @@ type Reply = Result<Vec<IngestOutcome>, StoreError>;
 /// The longest a commit waits for more batches to arrive (see the module comment).
 const MAX_LINGER: Duration = Duration::from_millis(50);
 
-/// One store transaction over a batch of events: the store's `ingest`.
+/// One store transaction over the queued batches: the store's `ingest_prepared`.
 type Commit =
-    Arc<dyn Fn(Vec<EventRecord>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+    Arc<dyn Fn(Vec<PreparedBatch>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+
+/// The store's work on a batch ahead of its commit (`AnalyticsStore::prepare`), done on the
+/// submitting request's task so that requests do it in parallel, not the writer in turn.
+type Prepare = Arc<dyn Fn(Vec<EventRecord>) -> PreparedBatch + Send + Sync>;
 
 struct Job {
-    events: Vec<EventRecord>,
+    batch: PreparedBatch,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -65,6 +71,7 @@ pub enum SubmitError {
 #[derive(Clone)]
 pub struct IngestWriter {
     tx: mpsc::Sender<Job>,
+    prepare: Prepare,
     /// Events waiting in the queue (not yet taken by the writer).
     queued: Arc<AtomicI64>,
     metrics: Arc<ServerMetrics>,
@@ -79,15 +86,20 @@ impl IngestWriter {
         config: &AnalyticsConfig,
         metrics: Arc<ServerMetrics>,
     ) -> IngestWriter {
-        let commit: Commit = Arc::new(move |events| {
+        let prepare: Prepare = {
             let store = store.clone();
-            Box::pin(async move { store.ingest(events).await })
+            Arc::new(move |events| store.prepare(events))
+        };
+        let commit: Commit = Arc::new(move |batches| {
+            let store = store.clone();
+            Box::pin(async move { store.ingest_prepared(batches).await })
         });
-        Self::spawn_with(commit, config, metrics)
+        Self::spawn_with(prepare, commit, config, metrics)
     }
 
-    /// The writer over any commit function (the store's `ingest`, or a test's).
+    /// The writer over any prepare and commit functions (the store's, or a test's).
     fn spawn_with(
+        prepare: Prepare,
         commit: Commit,
         config: &AnalyticsConfig,
         metrics: Arc<ServerMetrics>,
@@ -103,6 +115,7 @@ impl IngestWriter {
         ));
         IngestWriter {
             tx,
+            prepare,
             queued,
             metrics,
             enqueue_timeout: config.ingest_enqueue_timeout,
@@ -131,7 +144,8 @@ impl IngestWriter {
         let (reply, answer) = oneshot::channel();
         let depth = self.queued.fetch_add(count, Ordering::AcqRel) + count;
         self.metrics.ingest_queue_depth.set(depth as f64);
-        permit.send(Job { events, reply });
+        let batch = (self.prepare)(events);
+        permit.send(Job { batch, reply });
         // If this request is cancelled now (client gone, timeout), the job still commits:
         // the events are stored, and a retry with the same client ids is deduplicated.
         match answer.await {
@@ -153,7 +167,7 @@ async fn run(
     let mut last_events = 0usize;
     let mut last_took = Duration::ZERO;
     while let Some(first) = rx.recv().await {
-        let mut total = first.events.len();
+        let mut total = first.batch.events.len();
         let mut jobs = vec![first];
         take_waiting(&mut rx, &mut jobs, &mut total, max_events);
         let expected = last_events.min(max_events);
@@ -162,7 +176,7 @@ async fn run(
             while total < expected {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(job)) => {
-                        total += job.events.len();
+                        total += job.batch.events.len();
                         jobs.push(job);
                         take_waiting(&mut rx, &mut jobs, &mut total, max_events);
                     }
@@ -192,7 +206,7 @@ fn take_waiting(
     while *total < max_events {
         match rx.try_recv() {
             Ok(job) => {
-                *total += job.events.len();
+                *total += job.batch.events.len();
                 jobs.push(job);
             }
             Err(_) => break,
@@ -201,18 +215,18 @@ fn take_waiting(
 }
 
 /// One transaction for every job; then each job gets its slice of the outcomes.
-async fn commit(commit_fn: &Commit, mut jobs: Vec<Job>, total: usize, metrics: &ServerMetrics) {
-    let mut events = Vec::with_capacity(total);
-    let mut sizes = Vec::with_capacity(jobs.len());
-    for job in &mut jobs {
-        sizes.push(job.events.len());
-        events.append(&mut job.events);
+async fn commit(commit_fn: &Commit, jobs: Vec<Job>, total: usize, metrics: &ServerMetrics) {
+    let mut batches = Vec::with_capacity(jobs.len());
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        replies.push((job.reply, job.batch.events.len()));
+        batches.push(job.batch);
     }
     metrics.group_commit_events.record(total as f64);
     // Run the store call in its own task so that a panic inside the backend fails this
     // commit's requests (500) instead of killing the writer for every later request.
     let started = Instant::now();
-    let result = tokio::spawn(commit_fn(events)).await;
+    let result = tokio::spawn(commit_fn(batches)).await;
     metrics
         .group_commit_seconds
         .record(started.elapsed().as_secs_f64());
@@ -220,7 +234,7 @@ async fn commit(commit_fn: &Commit, mut jobs: Vec<Job>, total: usize, metrics: &
         Ok(Ok(outcomes)) if outcomes.len() == total => outcomes,
         Ok(Ok(outcomes)) => {
             fail_all(
-                jobs,
+                replies,
                 metrics,
                 &format!(
                     "the store returned {} outcomes for {total} events",
@@ -230,11 +244,11 @@ async fn commit(commit_fn: &Commit, mut jobs: Vec<Job>, total: usize, metrics: &
             return;
         }
         Ok(Err(e)) => {
-            fail_all(jobs, metrics, &e.to_string());
+            fail_all(replies, metrics, &e.to_string());
             return;
         }
         Err(e) => {
-            fail_all(jobs, metrics, &format!("the ingest task failed: {e}"));
+            fail_all(replies, metrics, &format!("the ingest task failed: {e}"));
             return;
         }
     };
@@ -249,18 +263,18 @@ async fn commit(commit_fn: &Commit, mut jobs: Vec<Job>, total: usize, metrics: &
         .events_duplicate
         .increment(outcomes.len() as u64 - inserted);
     let mut rest = outcomes.into_iter();
-    for (job, size) in jobs.into_iter().zip(sizes) {
+    for (reply, size) in replies {
         let mine: Vec<IngestOutcome> = rest.by_ref().take(size).collect();
         // The requester may have gone away; its events are stored all the same.
-        let _ = job.reply.send(Ok(mine));
+        let _ = reply.send(Ok(mine));
     }
 }
 
-fn fail_all(jobs: Vec<Job>, metrics: &ServerMetrics, cause: &str) {
-    tracing::error!(error = %cause, batches = jobs.len(), "group commit failed");
+fn fail_all(replies: Vec<(oneshot::Sender<Reply>, usize)>, metrics: &ServerMetrics, cause: &str) {
+    tracing::error!(error = %cause, batches = replies.len(), "group commit failed");
     metrics.group_commit_failures.increment(1);
-    for job in jobs {
-        let _ = job.reply.send(Err(StoreError::Backend(cause.to_owned())));
+    for (reply, _) in replies {
+        let _ = reply.send(Err(StoreError::Backend(cause.to_owned())));
     }
 }
 
@@ -318,8 +332,9 @@ mod tests {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let next_id = Arc::new(AtomicI64::new(1));
         let (g, s) = (gate.clone(), sizes.clone());
-        let commit: Commit = Arc::new(move |events: Vec<EventRecord>| {
+        let commit: Commit = Arc::new(move |batches: Vec<PreparedBatch>| {
             let (gate, sizes, next_id) = (g.clone(), s.clone(), next_id.clone());
+            let events: Vec<EventRecord> = batches.into_iter().flat_map(|b| b.events).collect();
             Box::pin(async move {
                 let call = {
                     let mut sizes = sizes.lock().unwrap();
@@ -337,6 +352,11 @@ mod tests {
             })
         });
         (commit, Fake { gate, sizes })
+    }
+
+    /// Batches go to the commit as they are (the fake commit prepares nothing).
+    fn plain() -> Prepare {
+        Arc::new(PreparedBatch::plain)
     }
 
     fn config(queue: usize, max_events: usize, enqueue_timeout: Duration) -> AnalyticsConfig {
@@ -381,6 +401,7 @@ mod tests {
         let (commit, f) = fake(&[]);
         let metrics = Arc::new(ServerMetrics::new().unwrap());
         let w = IngestWriter::spawn_with(
+            plain(),
             commit,
             &config(16, 1000, Duration::from_secs(5)),
             metrics.clone(),
@@ -425,6 +446,7 @@ mod tests {
     async fn a_commit_takes_at_most_the_cap_but_never_splits_a_batch() {
         let (commit, f) = fake(&[]);
         let w = IngestWriter::spawn_with(
+            plain(),
             commit,
             &config(16, 5, Duration::from_secs(5)),
             Arc::new(ServerMetrics::new().unwrap()),
@@ -449,6 +471,7 @@ mod tests {
     async fn a_lone_batch_after_a_large_commit_waits_for_the_rest_of_the_load() {
         let (commit, f) = fake(&[]);
         let w = IngestWriter::spawn_with(
+            plain(),
             commit,
             &config(16, 1000, Duration::from_secs(5)),
             Arc::new(ServerMetrics::new().unwrap()),
@@ -496,6 +519,7 @@ mod tests {
     async fn a_full_queue_answers_busy_after_the_enqueue_timeout() {
         let (commit, f) = fake(&[]);
         let w = IngestWriter::spawn_with(
+            plain(),
             commit,
             &config(1, 1000, Duration::from_millis(20)),
             Arc::new(ServerMetrics::new().unwrap()),
@@ -520,6 +544,7 @@ mod tests {
         let (commit, f) = fake(&[1]);
         let metrics = Arc::new(ServerMetrics::new().unwrap());
         let w = IngestWriter::spawn_with(
+            plain(),
             commit,
             &config(16, 1000, Duration::from_secs(5)),
             metrics.clone(),

@@ -34,7 +34,7 @@ pub(crate) const HOUR_MS: i64 = 3_600_000;
 /// One event inside a block body, borrowing its strings from the body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Encoded<'a> {
-    /// This event's id minus the previous one's (the first: minus the block's id).
+    /// This event's id minus the previous one's (the first: minus the block's id, plus one).
     id_step: u64,
     #[serde(borrow)]
     pub(crate) client_id: Option<&'a str>,
@@ -120,82 +120,109 @@ pub(crate) struct NewBlock {
     pub(crate) body: Vec<u8>,
 }
 
-/// The block of `events` (ascending ids, one `BlockKey`). Every JSON text is encoded
-/// before anything is written, so a failure leaves nothing half-built.
-pub(crate) fn encode(events: &[(i64, &EventRecord)]) -> Result<NewBlock, StoreError> {
-    let (Some((first_id, first)), Some((last_id, _))) = (events.first(), events.last()) else {
+/// Append one event's encoding to `out`: `id_step` is its id minus the previous event's
+/// (the first event's previous is the block's id minus one, so that a block of contiguous
+/// ids is all steps of 1 and each event encodes on its own, before ids are handed out).
+pub(crate) fn encode_event(
+    e: &EventRecord,
+    id_step: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    let scores = scores_text(&e.scores)?;
+    let feedback = feedback_text(e.feedback.as_ref())?;
+    let metadata = metadata_text(&e.metadata)?;
+    let encoded = Encoded {
+        id_step,
+        client_id: e.client_id.as_deref(),
+        prompt_id: &e.prompt_id,
+        version: e.version,
+        label: e.label.as_deref(),
+        arm: e.arm.as_deref(),
+        unit_id: e.unit_id.as_deref(),
+        model: &e.model,
+        provider: e.provider.as_deref(),
+        input_tokens: e.input_tokens,
+        output_tokens: e.output_tokens,
+        cached_input_tokens: e.cached_input_tokens,
+        latency_ms: e.latency_ms,
+        ttft_ms: e.ttft_ms,
+        cost: e.cost,
+        cost_source: cost_source_code(e.cost_source),
+        success: e.success,
+        error_type: e.error_type.as_deref(),
+        scores: scores.as_deref(),
+        feedback: feedback.as_deref(),
+        metadata: metadata.as_deref(),
+        at: to_ms(e.at),
+    };
+    let taken = std::mem::take(out);
+    *out = postcard::to_extend(&encoded, taken)
+        .map_err(|e| StoreError::Backend(format!("cannot encode an event: {e}")))?;
+    Ok(())
+}
+
+/// A block from its events' encodings (`encode_event`, in id order) and the events
+/// themselves (for the block's key and time range), with ids `first_id..=last_id`.
+pub(crate) fn assemble<'e>(
+    events: impl IntoIterator<Item = (&'e EventRecord, &'e [u8])>,
+    first_id: i64,
+    last_id: i64,
+) -> Result<NewBlock, StoreError> {
+    let mut parts = events.into_iter().peekable();
+    let Some(&(first, _)) = parts.peek() else {
         return Err(StoreError::Backend("an event block cannot be empty".into()));
     };
-    let texts = events
-        .iter()
-        .map(|(_, e)| {
-            Ok((
-                scores_text(&e.scores)?,
-                feedback_text(e.feedback.as_ref())?,
-                metadata_text(&e.metadata)?,
-            ))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let mut previous = *first_id;
+    let key = BlockKey::of(first);
     let mut min_at = i64::MAX;
     let mut max_at = i64::MIN;
-    let encoded: Vec<Encoded<'_>> = events
-        .iter()
-        .zip(&texts)
-        .map(|((id, e), (scores, feedback, metadata))| {
-            let at = to_ms(e.at);
-            min_at = min_at.min(at);
-            max_at = max_at.max(at);
-            let step = id.abs_diff(previous);
-            previous = *id;
-            Encoded {
-                id_step: step,
-                client_id: e.client_id.as_deref(),
-                prompt_id: &e.prompt_id,
-                version: e.version,
-                label: e.label.as_deref(),
-                arm: e.arm.as_deref(),
-                unit_id: e.unit_id.as_deref(),
-                model: &e.model,
-                provider: e.provider.as_deref(),
-                input_tokens: e.input_tokens,
-                output_tokens: e.output_tokens,
-                cached_input_tokens: e.cached_input_tokens,
-                latency_ms: e.latency_ms,
-                ttft_ms: e.ttft_ms,
-                cost: e.cost,
-                cost_source: cost_source_code(e.cost_source),
-                success: e.success,
-                error_type: e.error_type.as_deref(),
-                scores: scores.as_deref(),
-                feedback: feedback.as_deref(),
-                metadata: metadata.as_deref(),
-                at,
-            }
-        })
-        .collect();
-    let body = postcard::to_extend(&encoded, vec![FORMAT])
+    let mut count = 0_usize;
+    let mut encoded = Vec::new();
+    for (e, bytes) in parts {
+        let at = to_ms(e.at);
+        min_at = min_at.min(at);
+        max_at = max_at.max(at);
+        count += 1;
+        encoded.extend_from_slice(bytes);
+    }
+    // A postcard sequence: its length, then its elements.
+    let mut body = postcard::to_extend(&count, Vec::with_capacity(encoded.len() + 11))
         .map_err(|e| StoreError::Backend(format!("cannot encode an event block: {e}")))?;
-    let key = BlockKey::of(first);
+    body.insert(0, FORMAT);
+    body.extend_from_slice(&encoded);
     Ok(NewBlock {
-        id: *first_id,
-        last_id: *last_id,
+        id: first_id,
+        last_id,
         project: key.project.to_owned(),
         prompt: key.prompt.to_owned(),
         experiment: key.experiment.map(str::to_owned),
         hour: key.hour,
         min_at,
         max_at,
-        events: events.len() as i64,
+        events: count as i64,
         body,
     })
 }
 
-/// The block of `events` (one `BlockKey`) with ids `0..n` — contiguous ids relative to
-/// the block, which the caller shifts once it has handed them out.
-pub(crate) fn encode_contiguous(events: &[&EventRecord]) -> Result<NewBlock, StoreError> {
-    let members: Vec<(i64, &EventRecord)> = (0..).zip(events.iter().copied()).collect();
-    encode(&members)
+/// The block of `events` (ascending ids, one `BlockKey`). Every event is encoded before
+/// anything is written, so a failure leaves nothing half-built.
+pub(crate) fn encode(events: &[(i64, &EventRecord)]) -> Result<NewBlock, StoreError> {
+    let (Some((first_id, _)), Some((last_id, _))) = (events.first(), events.last()) else {
+        return Err(StoreError::Backend("an event block cannot be empty".into()));
+    };
+    let mut bytes = Vec::new();
+    let mut ends = Vec::with_capacity(events.len());
+    let mut previous = first_id - 1;
+    for (id, e) in events {
+        encode_event(e, id.abs_diff(previous), &mut bytes)?;
+        previous = *id;
+        ends.push(bytes.len());
+    }
+    let starts = std::iter::once(0).chain(ends.iter().copied());
+    let parts = events
+        .iter()
+        .zip(starts.zip(ends.iter().copied()))
+        .map(|((_, e), (start, end))| (*e, &bytes[start..end]));
+    assemble(parts, *first_id, *last_id)
 }
 
 /// The columns `BlockRow` reads, for a query `FROM event_blocks AS b`, as a literal for
@@ -253,9 +280,12 @@ impl BlockRow {
         let events: Vec<Encoded<'_>> =
             postcard::from_bytes(rest).map_err(|e| bad(e.to_string()))?;
         let mut ids = Vec::with_capacity(events.len());
-        let mut id = self.id;
-        for (i, e) in events.iter().enumerate() {
-            if i > 0 && e.id_step == 0 {
+        let mut id = self
+            .id
+            .checked_sub(1)
+            .ok_or_else(|| bad("the block id is out of range".into()))?;
+        for e in &events {
+            if e.id_step == 0 {
                 return Err(bad("event ids do not ascend".into()));
             }
             id = i64::try_from(e.id_step)

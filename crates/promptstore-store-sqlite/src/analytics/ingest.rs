@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 use futures_util::future::join;
 use promptstore_core::analytics::model::{CellKey, EventRecord, Granularity, IngestOutcome};
 use promptstore_core::analytics::rollup::Rollup;
+use promptstore_core::analytics::store::PreparedBatch;
 use promptstore_core::store::StoreError;
 use sqlx::SqliteConnection;
 
@@ -43,6 +44,7 @@ static INSERT_CLIENT_IDS: LazyLock<MultiRow> = LazyLock::new(|| {
 });
 
 /// What becomes of one event of a batch.
+#[derive(Debug, Clone, Copy)]
 enum Fate {
     /// Its client id is stored already, as this event.
     Stored(i64),
@@ -51,23 +53,27 @@ enum Fate {
     New,
 }
 
-/// What a commit writes for a batch, all but the event ids: each event's fate, the new
-/// events' blocks (ids relative to their block) and their contribution to the hour and
-/// day cells.
-struct Plan {
+/// The work on one batch that needs no database (`AnalyticsStore::prepare`): each event's
+/// fate given the stored client ids it was planned with, and the encoding of each new
+/// event in a block (`blocks::encode_event`). Requests compute it for their own batch, in
+/// parallel, before handing it to the one writer.
+///
+/// Folding into cells is left to the commit: a batch of 1,000 events touches hundreds of
+/// cells with a few events each, so folding per batch and merging the batches' cells in
+/// the writer costs more than folding the whole commit once (measured: server CPU per
+/// event 14–15.5 µs → 18–21 µs).
+pub(crate) struct Prepared {
     fates: Vec<Fate>,
-    /// Batch indices of each block's events, in block order.
-    members: Vec<Vec<usize>>,
-    blocks: Vec<NewBlock>,
-    hours: HashMap<ProjectCell, Rollup>,
-    days: HashMap<ProjectCell, Rollup>,
+    /// The new events' encodings, back to back; `ends[i]` is where event `i`'s ends (an
+    /// event that is not new takes no bytes).
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
 }
 
-impl Plan {
-    /// Plan `events` given the client ids already stored: a client id seen before (stored,
-    /// or earlier in this batch) is a duplicate of that event; the others are cut into
-    /// blocks — in order of first appearance, events in batch order — encoded and folded.
-    fn new(events: &[EventRecord], stored: &StoredIds<'_>) -> Result<Plan, StoreError> {
+impl Prepared {
+    /// Prepare `events` given the client ids already stored: a client id seen before
+    /// (stored, or earlier in this batch) is a duplicate of that event.
+    fn new(events: &[EventRecord], stored: &StoredIds<'_>) -> Result<Prepared, StoreError> {
         // The keys borrow from the batch, so this allocates nothing per event; foldhash
         // (seeded per map) hashes them for a fraction of SipHash's cost.
         let mut fates = Vec::with_capacity(events.len());
@@ -88,7 +94,77 @@ impl Plan {
             }
             fates.push(Fate::New);
         }
+        let mut bytes = Vec::with_capacity(events.len() * 160);
+        let mut ends = Vec::with_capacity(events.len());
+        for (fate, e) in fates.iter().zip(events) {
+            if matches!(fate, Fate::New) {
+                // Contiguous ids inside a block: every step is 1.
+                blocks::encode_event(e, 1, &mut bytes)?;
+            }
+            ends.push(bytes.len());
+        }
+        Ok(Prepared { fates, bytes, ends })
+    }
 
+    /// The encoding of event `i` (empty when it is not new).
+    fn encoded(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+}
+
+/// The prepared work of a batch that needs no database, for `AnalyticsStore::prepare`.
+/// A batch that cannot be prepared (an event that does not encode) goes to the writer as
+/// it is, which then fails it with the reason.
+pub(crate) fn prepare(events: Vec<EventRecord>) -> PreparedBatch {
+    match Prepared::new(&events, &StoredIds::default()) {
+        Ok(work) => PreparedBatch {
+            events,
+            work: Some(Box::new(work)),
+        },
+        Err(_) => PreparedBatch::plain(events),
+    }
+}
+
+/// What a commit writes, all but the event ids: each event's fate, the new events' blocks
+/// (ids relative to their block) and their contribution to the hour and day cells.
+struct Plan {
+    fates: Vec<Fate>,
+    /// Commit indices of each block's events, in block order.
+    members: Vec<Vec<usize>>,
+    blocks: Vec<NewBlock>,
+    hours: HashMap<ProjectCell, Rollup>,
+    days: HashMap<ProjectCell, Rollup>,
+}
+
+impl Plan {
+    /// Plan a commit from its batches' prepared work (`parts`: each batch's first index in
+    /// `events`, and its work). None when an event repeats the client id of an event in an
+    /// earlier batch: the caller then plans the commit as one batch.
+    fn from_parts(
+        events: &[EventRecord],
+        parts: Vec<(usize, Prepared)>,
+    ) -> Result<Option<Plan>, StoreError> {
+        let mut fates = Vec::with_capacity(events.len());
+        for (offset, part) in &parts {
+            fates.extend(part.fates.iter().map(|fate| match *fate {
+                Fate::SameAs(i) => Fate::SameAs(offset + i),
+                other => other,
+            }));
+        }
+        if parts.len() > 1 {
+            let mut seen: foldhash::HashSet<(&str, &str)> = foldhash::HashSet::default();
+            seen.reserve(events.len());
+            for (fate, e) in fates.iter().zip(events) {
+                if let (Fate::New, Some(client_id)) = (fate, &e.client_id)
+                    && !seen.insert((e.project.0.as_str(), client_id.as_str()))
+                {
+                    return Ok(None);
+                }
+            }
+        }
+
+        // Blocks in order of first appearance, events in commit order.
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut group_of: foldhash::HashMap<BlockKey<'_>, usize> = foldhash::HashMap::default();
         for (i, fate) in fates.iter().enumerate() {
@@ -100,15 +176,24 @@ impl Plan {
                 groups[g].push(i);
             }
         }
+        // Which part holds commit index `i`, and where in it.
+        let locate = |i: usize| {
+            let p = parts.partition_point(|(offset, _)| *offset <= i) - 1;
+            (&parts[p].1, i - parts[p].0)
+        };
         let mut members = Vec::with_capacity(groups.len());
-        let mut blocks = Vec::with_capacity(groups.len());
+        let mut new_blocks = Vec::with_capacity(groups.len());
         for group in groups {
             for chunk in group.chunks(MAX_BLOCK_EVENTS) {
-                let block: Vec<&EventRecord> = chunk.iter().map(|&i| &events[i]).collect();
-                blocks.push(blocks::encode_contiguous(&block)?);
+                let encoded = chunk.iter().map(|&i| {
+                    let (part, local) = locate(i);
+                    (&events[i], part.encoded(local))
+                });
+                new_blocks.push(blocks::assemble(encoded, 0, chunk.len() as i64 - 1)?);
                 members.push(chunk.to_vec());
             }
         }
+
         let (hours, days) = fold(
             fates
                 .iter()
@@ -116,43 +201,68 @@ impl Plan {
                 .filter(|(fate, _)| matches!(fate, Fate::New))
                 .map(|(_, e)| e),
         );
-        Ok(Plan {
+        Ok(Some(Plan {
             fates,
             members,
-            blocks,
+            blocks: new_blocks,
             hours,
             days,
-        })
+        }))
+    }
+
+    /// Plan the commit as one batch, given the stored client ids.
+    fn new(events: &[EventRecord], stored: &StoredIds<'_>) -> Result<Plan, StoreError> {
+        let whole = Prepared::new(events, stored)?;
+        Plan::from_parts(events, vec![(0, whole)])?
+            .ok_or_else(|| StoreError::Backend("a one-batch plan found a duplicate twice".into()))
     }
 }
 
-/// Store `events`; see `AnalyticsStore::ingest`. Returns the outcomes and the cells written,
-/// which the caller puts in `cache` once the transaction has committed.
+/// Store the batches' events, in order, in the caller's transaction; see
+/// `AnalyticsStore::ingest_prepared`. Returns the outcomes and the cells written, which the
+/// caller puts in `cache` once the transaction has committed.
 ///
-/// A commit's work is half SQLite's (look-ups, inserts, cell writes: on its connection's
-/// thread) and half computation (folding, encoding, merging cells: on this task), and the
-/// two overlap twice: the batch is planned as if no client id were stored while SQLite
-/// looks them up (and planned again, rarely, when some are), and the touched cells are
-/// merged while SQLite inserts the blocks and client ids.
+/// The batches arrive prepared (`prepare`: encoded and folded by their requests), planned
+/// as if none of their client ids were stored; while SQLite looks the client ids up, the
+/// prepared batches are put together into the commit's blocks and cells. Only when some
+/// client id turns out stored, or repeats one of another batch, is the commit planned
+/// again here as one batch. Then the touched cells are merged while SQLite inserts the
+/// blocks and client ids.
 pub(crate) async fn ingest(
     conn: &mut SqliteConnection,
     cache: &mut CellCache,
-    events: Vec<EventRecord>,
+    batches: Vec<PreparedBatch>,
 ) -> Result<(Vec<IngestOutcome>, Staged), StoreError> {
+    let mut events = Vec::with_capacity(batches.iter().map(|b| b.events.len()).sum());
+    let mut parts = Vec::with_capacity(batches.len());
+    let mut all_prepared = true;
+    for batch in batches {
+        let offset = events.len();
+        match batch.work.and_then(|w| w.downcast::<Prepared>().ok()) {
+            Some(work) if work.fates.len() == batch.events.len() => parts.push((offset, *work)),
+            _ => all_prepared = false,
+        }
+        events.extend(batch.events);
+    }
     let (looked_up, optimistic) = join(
         async {
             let stored = stored_client_ids(conn, &events).await?;
             let first_id = next_event_id(conn).await?;
             Ok::<_, StoreError>((stored, first_id))
         },
-        async { Plan::new(&events, &StoredIds::default()) },
+        async {
+            if all_prepared {
+                Plan::from_parts(&events, parts)
+            } else {
+                Ok(None)
+            }
+        },
     )
     .await;
     let (stored, first_id) = looked_up?;
-    let mut plan = if stored.is_empty() {
-        optimistic?
-    } else {
-        Plan::new(&events, &stored)?
+    let mut plan = match optimistic? {
+        Some(plan) if stored.is_empty() => plan,
+        _ => Plan::new(&events, &stored)?,
     };
 
     // Ids block by block, so that each block's ids are one range.
@@ -488,7 +598,7 @@ mod tests {
             .collect();
         let mut cache = CellCache::default();
         let mut tx = crate::tx::begin(&db.write).await.unwrap();
-        let result = ingest(&mut tx, &mut cache, batch).await;
+        let result = ingest(&mut tx, &mut cache, vec![prepare(batch)]).await;
         let result = crate::tx::finish(tx, result).await;
         assert!(
             matches!(&result, Err(StoreError::Backend(m)) if m.contains("refused by the database")),
@@ -509,7 +619,7 @@ mod tests {
         // The same batch without the refused row goes in whole.
         let mut tx = crate::tx::begin(&db.write).await.unwrap();
         let batch: Vec<EventRecord> = (0..10).map(|i| record(i, "fine")).collect();
-        let result = ingest(&mut tx, &mut cache, batch).await;
+        let result = ingest(&mut tx, &mut cache, vec![prepare(batch)]).await;
         let (outcomes, _) = crate::tx::finish(tx, result).await.unwrap();
         assert_eq!(outcomes.len(), 10);
         assert!(

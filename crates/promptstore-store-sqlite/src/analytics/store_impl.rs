@@ -11,7 +11,7 @@ use promptstore_core::analytics::model::{
     EventRef, Granularity, IngestOutcome, PriceRecord, StoredEvent,
 };
 use promptstore_core::analytics::rollup::Rollup;
-use promptstore_core::analytics::store::{AnalyticsStore, CellQuery, CellSink};
+use promptstore_core::analytics::store::{AnalyticsStore, CellQuery, CellSink, PreparedBatch};
 use promptstore_core::experiments::model::Exposure;
 use promptstore_core::model::{Actor, NewAuditEntry, ProjectId};
 use promptstore_core::store::{Page, PageRequest, StoreError};
@@ -51,7 +51,18 @@ impl SqliteStore {
 #[async_trait]
 impl AnalyticsStore for SqliteStore {
     async fn ingest(&self, events: Vec<EventRecord>) -> Result<Vec<IngestOutcome>, StoreError> {
-        if events.is_empty() {
+        self.ingest_prepared(vec![self.prepare(events)]).await
+    }
+
+    fn prepare(&self, events: Vec<EventRecord>) -> PreparedBatch {
+        ingest::prepare(events)
+    }
+
+    async fn ingest_prepared(
+        &self,
+        batches: Vec<PreparedBatch>,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        if batches.iter().all(|b| b.events.is_empty()) {
             return Ok(Vec::new());
         }
         // The cache lock first, then the write connection: the order every writer of
@@ -60,7 +71,7 @@ impl AnalyticsStore for SqliteStore {
         let mut tx = tx::begin(&self.analytics.write).await?;
         let result = async {
             cache.validate(&mut tx).await?;
-            ingest::ingest(&mut tx, &mut cache, events).await
+            ingest::ingest(&mut tx, &mut cache, batches).await
         }
         .await;
         match tx::finish(tx, result).await {
