@@ -34,6 +34,12 @@ else
 fi
 CLIENTS=8
 SERVER_CPU=0
+# Ingestion measures the whole server's throughput on this machine: its request handling
+# runs beside its one writer, so it gets every core (the driver stays on its own, the
+# baseline is one thread whatever it gets) and 16 clients keep the writer's queue full.
+# The query benchmarks keep the server on one core, for steadier timings.
+INGEST_CLIENTS=16
+INGEST_SERVER_CPU=none
 CLIENT_CPU=1
 
 say() { printf '\n== %s\n' "$*"; }
@@ -58,10 +64,10 @@ trap cleanup EXIT
 # The drivers run on the client core and start the server pinned to the server core.
 drive() { taskset -c "$CLIENT_CPU" "$@"; }
 
-say "1. ingestion over HTTP vs raw SQLite inserts ($INGEST_ROUNDS rounds of ${INGEST_SECONDS}s each, $CLIENTS clients, batches of 1,000)"
+say "1. ingestion over HTTP vs raw SQLite inserts ($INGEST_ROUNDS rounds of ${INGEST_SECONDS}s each, $INGEST_CLIENTS clients, batches of 1,000, server on every core)"
 drive "$BIN/bench_ingest_http" --promptstore "$BIN/promptstore" --raw "$BIN/bench_ingest_raw" \
-  --work "$WORK/ingest" --seconds "$INGEST_SECONDS" --rounds "$INGEST_ROUNDS" --clients "$CLIENTS" \
-  --server-cpu "$SERVER_CPU" | tee "$WORK/ingest.txt"
+  --work "$WORK/ingest" --seconds "$INGEST_SECONDS" --rounds "$INGEST_ROUNDS" --clients "$INGEST_CLIENTS" \
+  --server-cpu "$INGEST_SERVER_CPU" | tee "$WORK/ingest.txt"
 
 say "2. analytics queries over $EVENTS events ingested over HTTP ($RUNS timed runs each)"
 drive "$BIN/bench_analytics" --promptstore "$BIN/promptstore" --work "$WORK" --events "$EVENTS" \
@@ -128,7 +134,7 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
   echo
   echo "| # | what | baseline (same run) | promptstore | ratio / difference | target | verdict |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
-  echo "| 1a | ingestion over HTTP, batches of 1,000, $CLIENTS clients, throughput | raw SQLite inserts $(calc '%.0f' "$RAW") events/s | $(calc '%.0f' "$HTTP") events/s (min $HTTP_MIN, max $HTTP_MAX) | **${RATIO}%** of raw (median of per-round ratios) | ≥ 100,000 events/s | $(verdict "$HTTP >= 100000") |"
+  echo "| 1a | ingestion over HTTP, batches of 1,000, $INGEST_CLIENTS clients, server on every core, throughput | raw SQLite inserts $(calc '%.0f' "$RAW") events/s | $(calc '%.0f' "$HTTP") events/s (min $HTTP_MIN, max $HTTP_MAX) | **${RATIO}%** of raw (median of per-round ratios) | ≥ 100,000 events/s | $(verdict "$HTTP >= 100000") |"
   echo "| 1b | the same, relative to the baseline | | | ${RATIO}% | ≥ 50% of raw | $(verdict "$RATIO >= 50") |"
   echo "| 1c | every acknowledged event durable (server killed with SIGKILL) | acknowledged $D_ACK | in events.db $D_FOUND, in day cells $D_CELLS | $D_OK of $D_ROUNDS rounds equal | equal | $(verdict "$D_OK == $D_ROUNDS && $D_ACK == $D_FOUND && $D_ACK == $D_CELLS") |"
   echo "| 2a | analytics summary, project, 30 days, $SEED_N events | \`GET /api/v1/project\` $BASE_MS ms | $SUM_MS ms (max $SUM_MAX) | +$(calc '%.1f' "$SUM_MS - $BASE_MS") ms | < 100 ms | $(verdict "$SUM_MS < 100") |"
@@ -141,7 +147,7 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "| 3b | experiment results, 3 arms, 3 metrics, $AB_SEED_N attributed events over 30 days | \`GET /api/v1/experiments/{id}\` $AB_EXP ms (\`/project\` $AB_BASE ms) | $AB_RES ms (max $AB_RES_MAX) | +$(calc '%.1f' "$AB_RES - $AB_EXP") ms | < 50 ms | $(verdict "$AB_RES < 50") |"
   echo "| 3c | the results counted every event | stored $AB_SEED_N | counted $AB_COUNTED | | equal | $(verdict "$AB_COUNTED == $AB_SEED_N") |"
   echo
-  echo "Ingestion: server CPU $ICPU% of its core (median), $SRV_US µs per event (raw baseline $RAW_US µs per row, load driver $DRV_US µs per event); batch round trip p50 $B50 ms, p99 $B99 ms."
+  echo "Ingestion: server CPU $ICPU% of one core (median), $SRV_US µs per event (raw baseline $RAW_US µs per row, load driver $DRV_US µs per event); batch round trip p50 $B50 ms, p99 $B99 ms."
   echo "Seeding the query data set over HTTP (events in arrival order over 30 days, so each batch"
   echo "touches ~1,000 distinct hour cells): $SEED_N events in $SEED_S s = $(calc '%.0f' "$SEED_EPS") events/s sustained;"
   echo "files on disk afterwards: $(calc '%.2f' "$DB_BYTES / 1e9") GB. The experiment's $AB_SEED_N events were stored through"

@@ -354,31 +354,13 @@ mod tests {
             .unwrap();
         let now = time::OffsetDateTime::now_utc();
         let records = (0..500)
-            .map(|i| promptstore_core::analytics::model::EventRecord {
-                project: promptstore_core::model::ProjectId("p".into()),
-                client_id: Some(format!("c-{i}")),
-                prompt_id: prompt_id(&format!("p{}", i % 7)),
-                prompt: format!("p{}", i % 7),
-                version: 1,
-                label: None,
-                experiment: None,
-                arm: None,
-                unit_id: None,
-                model: "m".into(),
-                provider: None,
-                input_tokens: 1,
-                output_tokens: 1,
-                cached_input_tokens: 0,
-                latency_ms: Some(10.0),
-                ttft_ms: None,
-                cost: None,
-                cost_source: promptstore_types::CostSource::Unpriced,
-                success: true,
-                error_type: None,
-                scores: Default::default(),
-                feedback: None,
-                metadata: serde_json::json!({}),
-                at: now - time::Duration::seconds(i % 90),
+            .map(|i| {
+                let mut e =
+                    promptstore_core::analytics::testutil::event(now.unix_timestamp() - i % 90);
+                e.client_id = Some(format!("c-{i}"));
+                e.prompt = format!("p{}", i % 7);
+                e.prompt_id = prompt_id(&e.prompt);
+                e
             })
             .collect();
         use promptstore_core::analytics::store::AnalyticsStore as _;

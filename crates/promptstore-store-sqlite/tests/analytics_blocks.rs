@@ -340,6 +340,19 @@ fn json_or_null<T: serde::Serialize>(value: &T, empty: bool) -> Option<String> {
     (!empty).then(|| serde_json::to_string(value).expect("test setup"))
 }
 
+/// The raw events of the first three hours, folded.
+async fn first_hours(store: &SqliteStore) -> promptstore_core::analytics::rollup::Rollup {
+    store
+        .window(
+            &project(),
+            &AnalyticsFilter::default(),
+            at_ms(0),
+            at_ms(3 * 3_600_000),
+        )
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn rows_of_an_earlier_version_move_into_blocks_when_the_file_is_opened() {
     let dir = tempfile::tempdir().unwrap();
@@ -360,15 +373,7 @@ async fn rows_of_an_earlier_version_move_into_blocks_when_the_file_is_opened() {
         .await
         .unwrap();
     let before = list_all(&store, &AnalyticsFilter::default(), None, None, 200).await;
-    let window_before = store
-        .window(
-            &project(),
-            &AnalyticsFilter::default(),
-            at_ms(0),
-            at_ms(3 * 3_600_000),
-        )
-        .await
-        .unwrap();
+    let window_before = first_hours(&store).await;
     let events_path = store.events_path().to_owned();
     store.close().await;
 
@@ -457,15 +462,7 @@ async fn rows_of_an_earlier_version_move_into_blocks_when_the_file_is_opened() {
                 Some(s)
             );
         }
-        let window_after = store
-            .window(
-                &project(),
-                &AnalyticsFilter::default(),
-                at_ms(0),
-                at_ms(3 * 3_600_000),
-            )
-            .await
-            .unwrap();
+        let window_after = first_hours(&store).await;
         assert_eq!(window_after.count, window_before.count);
         assert_eq!(window_after.feedback, window_before.feedback);
         // Client ids still deduplicate, and new ids continue after the moved ones.

@@ -15,8 +15,8 @@ pub mod rollup;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod store_tests;
-#[cfg(test)]
-pub(crate) mod testutil;
+#[cfg(any(test, feature = "testing"))]
+pub mod testutil;
 pub mod timeseries;
 pub mod top;
 pub mod validate;

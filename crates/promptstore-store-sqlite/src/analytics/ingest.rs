@@ -550,32 +550,10 @@ mod tests {
     }
 
     fn record(i: usize, prompt: &str) -> EventRecord {
-        EventRecord {
-            project: promptstore_core::model::ProjectId("p".into()),
-            client_id: Some(format!("c-{i}")),
-            prompt_id: "pid".into(),
-            prompt: prompt.into(),
-            version: 1,
-            label: None,
-            experiment: None,
-            arm: None,
-            unit_id: None,
-            model: "m".into(),
-            provider: None,
-            input_tokens: 1,
-            output_tokens: 1,
-            cached_input_tokens: 0,
-            latency_ms: Some(10.0),
-            ttft_ms: None,
-            cost: None,
-            cost_source: promptstore_types::CostSource::Unpriced,
-            success: true,
-            error_type: None,
-            scores: Default::default(),
-            feedback: None,
-            metadata: serde_json::json!({}),
-            at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
-        }
+        let mut e = promptstore_core::analytics::testutil::event(1_700_000_000);
+        e.client_id = Some(format!("c-{i}"));
+        e.prompt = prompt.into();
+        e
     }
 
     /// The block insert cannot abort half-way (`OR IGNORE`), so a row the database skipped
