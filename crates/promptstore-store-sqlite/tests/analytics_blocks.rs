@@ -40,14 +40,14 @@ fn event(i: usize) -> EventRecord {
         arm: i.is_multiple_of(3).then(|| ["a", "b"][i % 2].to_owned()),
         unit_id: Some(format!("user-{}", i % 50)),
         model: if i.is_multiple_of(4) { "m-1" } else { "m-2" }.to_owned(),
-        provider: (i % 5 != 0).then(|| "openai".to_owned()),
+        provider: (!i.is_multiple_of(5)).then(|| "openai".to_owned()),
         input_tokens: 100 + i as u64,
         output_tokens: 10 + (i % 7) as u64,
         cached_input_tokens: (i % 4) as u64,
-        latency_ms: (i % 13 != 0).then_some(100.0 + (i % 97) as f64),
-        ttft_ms: (i % 2 == 0).then_some(10.0 + (i % 11) as f64),
-        cost: (i % 8 != 0).then_some(0.001 * (i % 5) as f64),
-        cost_source: if i % 8 == 0 {
+        latency_ms: (!i.is_multiple_of(13)).then_some(100.0 + (i % 97) as f64),
+        ttft_ms: i.is_multiple_of(2).then_some(10.0 + (i % 11) as f64),
+        cost: (!i.is_multiple_of(8)).then_some(0.001 * (i % 5) as f64),
+        cost_source: if i.is_multiple_of(8) {
             CostSource::Unpriced
         } else {
             CostSource::Computed
@@ -191,7 +191,7 @@ async fn listing_pages_through_overlapping_blocks_newest_first() {
                         && to.is_none_or(|t| s.event.at < t)
                 })
                 .collect();
-            expected.sort_by(|a, b| (b.event.at, b.id).cmp(&(a.event.at, a.id)));
+            expected.sort_by_key(|s| std::cmp::Reverse((s.event.at, s.id)));
             assert!(expected.len() > 20, "{filter:?}: {}", expected.len());
             for limit in [1, 37, 200] {
                 if limit == 1 && expected.len() > 400 {
@@ -350,7 +350,7 @@ async fn first_hours(store: &SqliteStore) -> promptstore_core::analytics::rollup
             at_ms(3 * 3_600_000),
         )
         .await
-        .unwrap()
+        .expect("window")
 }
 
 #[tokio::test]
@@ -502,7 +502,7 @@ async fn hour_cells(store: &SqliteStore) -> BTreeMap<i64, (u64, u64, i64)> {
             &AnalyticsFilter::default(),
         )
         .await
-        .unwrap()
+        .expect("cells")
     {
         let cell = cells.entry(key.bucket).or_insert((0, 0, 0));
         cell.0 += rollup.count;

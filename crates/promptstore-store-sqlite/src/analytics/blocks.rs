@@ -459,11 +459,11 @@ mod tests {
     fn event(i: usize) -> EventRecord {
         EventRecord {
             project: ProjectId("p".into()),
-            client_id: (i % 2 == 0).then(|| format!("c-{i}")),
+            client_id: i.is_multiple_of(2).then(|| format!("c-{i}")),
             prompt_id: "pid".into(),
             prompt: "prompt".into(),
             version: 3,
-            label: (i % 3 == 0).then(|| "production".into()),
+            label: i.is_multiple_of(3).then(|| "production".into()),
             experiment: Some("exp".into()),
             arm: Some(["a", "b"][i % 2].into()),
             unit_id: Some(format!("u-{i}")),
@@ -473,22 +473,22 @@ mod tests {
             output_tokens: i as u64,
             cached_input_tokens: 7,
             latency_ms: Some(12.5 + i as f64),
-            ttft_ms: (i % 2 == 0).then_some(3.25),
-            cost: (i % 4 != 0).then_some(0.002),
+            ttft_ms: i.is_multiple_of(2).then_some(3.25),
+            cost: (!i.is_multiple_of(4)).then_some(0.002),
             cost_source: [
                 CostSource::Reported,
                 CostSource::Computed,
                 CostSource::Unpriced,
             ][i % 3],
-            success: i % 5 != 0,
-            error_type: (i % 5 == 0).then(|| "timeout".into()),
+            success: !i.is_multiple_of(5),
+            error_type: i.is_multiple_of(5).then(|| "timeout".into()),
             scores: BTreeMap::from([("accuracy".to_owned(), 0.25 * i as f64)]),
-            feedback: (i % 2 == 0).then(|| Feedback {
+            feedback: i.is_multiple_of(2).then(|| Feedback {
                 thumbs_up: Some(true),
                 rating: Some(4),
                 comment: Some("ok \u{2713}".into()),
             }),
-            metadata: if i % 2 == 0 {
+            metadata: if i.is_multiple_of(2) {
                 serde_json::json!({"k": [1, 2, {"x": null}]})
             } else {
                 serde_json::json!({})
