@@ -457,6 +457,17 @@ pub(crate) async fn convert_rows(write: &SqlitePool) -> Result<(), StoreError> {
     if has_rows_table.is_none() {
         return Ok(());
     }
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(write)
+        .await
+        .map_err(backend)?;
+    if waiting > 0 {
+        // Opening waits for this (minutes for tens of millions of events): say why.
+        tracing::info!(
+            events = waiting,
+            "moving events stored as rows by an earlier version into blocks"
+        );
+    }
     let mut moved = 0_u64;
     loop {
         let mut tx = crate::tx::begin(write).await?;
