@@ -1,18 +1,18 @@
 //! The baseline of the ingestion benchmark: the same generated events inserted straight
 //! into SQLite by a minimal program — a table of the product's event columns with no index
 //! beyond its integer key, WAL + `synchronous=FULL`, one prepared multi-row `INSERT` and one
-//! transaction per batch of `--batch` events — for `--seconds`, then the rows counted. `bench_ingest_http` runs it
-//! pinned to the server's core, alternating with the server.
+//! transaction per batch of `--batch` events — for `--seconds`, then the rows counted.
+//! `bench_ingest_http` runs it on the server's cores, alternating with the server.
 //!
 //! Usage: `bench_ingest_raw --db FILE --seconds S [--batch 1000] [--prompts 100] [--versions 3]
 //!         [--indexes none|row-layout] [--client-ids sequential|uuid-v4|uuid-v7]`
 //! Prints `RESULT raw_events_per_s <rate> <rows> <CPU µs per row>`.
 //!
 //! `--indexes row-layout` gives the table the four indexes the product kept on its events
-//! before it stored them in blocks: what they cost the inserts (BENCHMARKS.md, "Event
-//! blocks"). `--client-ids`
-//! gives the events random or time-ordered UUIDs instead of the generator's ordered ids:
-//! what the shape of client ids costs the dedup index (BENCHMARKS.md, "client event ids").
+//! before it stored them in blocks: what they cost the inserts (BENCHMARKS.md, "Ingestion,
+//! session 6"). `--client-ids` gives the events random or time-ordered UUIDs instead of
+//! the generator's ordered ids: what the shape of client ids costs the dedup index
+//! (BENCHMARKS.md, "Client event ids").
 //! The benchmark proper passes neither.
 
 use std::path::PathBuf;

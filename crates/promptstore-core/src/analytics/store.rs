@@ -79,7 +79,7 @@ pub trait AnalyticsStore: Send + Sync + 'static {
     /// transaction. Returns one outcome per event, in order. Durable when it returns.
     async fn ingest(&self, events: Vec<EventRecord>) -> Result<Vec<IngestOutcome>, StoreError>;
 
-    /// The part of storing a batch that needs no database (encoding, folding), done by
+    /// The part of storing a batch that needs no database (encoding, for one), done by
     /// the caller — each request on its own task — so that the one writer that commits
     /// batches one transaction at a time has less to do. Never fails: what cannot be done
     /// ahead is left to the commit. By default nothing is done ahead.

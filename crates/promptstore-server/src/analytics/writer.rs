@@ -5,8 +5,9 @@
 //! that needs no database, done by each request on its own task) and hand them to a
 //! bounded queue together with a oneshot reply. The writer takes everything waiting (up to
 //! a cap of events), commits it in ONE `ingest_prepared` call — one transaction — and only
-//! then answers each waiting request with its own slice of the outcomes. Many concurrent batches therefore share one transaction, and no request
-//! is answered before its events are durable.
+//! then answers each waiting request with its own slice of the outcomes. Many concurrent
+//! batches therefore share one transaction, and no request is answered before its events
+//! are durable.
 //!
 //! Every commit costs a fixed part (the hour and day cells it touches, the fsync) beside
 //! its events, so a commit of one lone batch while the others are on their way costs

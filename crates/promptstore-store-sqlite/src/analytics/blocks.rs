@@ -17,6 +17,7 @@ use promptstore_core::store::StoreError;
 use promptstore_types::CostSource;
 use serde::{Deserialize, Serialize};
 
+use super::cells::HOUR_MS;
 use super::rows::{feedback_text, metadata_text, scores_text};
 use crate::codec::{from_json_text, from_ms, to_ms};
 use crate::error::corrupt;
@@ -27,9 +28,6 @@ pub(crate) const MAX_BLOCK_EVENTS: usize = 1024;
 
 /// The first byte of every body. A new layout takes the next number and keeps reading this.
 const FORMAT: u8 = 1;
-
-/// Milliseconds per hour: a block's events share `at / HOUR_MS`.
-pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// One event inside a block body, borrowing its strings from the body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,10 +182,11 @@ pub(crate) fn assemble<'e>(
         count += 1;
         encoded.extend_from_slice(bytes);
     }
-    // A postcard sequence: its length, then its elements.
-    let mut body = postcard::to_extend(&count, Vec::with_capacity(encoded.len() + 11))
+    // The format byte, then a postcard sequence: its length, then its elements.
+    let mut body = Vec::with_capacity(encoded.len() + 11);
+    body.push(FORMAT);
+    let mut body = postcard::to_extend(&count, body)
         .map_err(|e| StoreError::Backend(format!("cannot encode an event block: {e}")))?;
-    body.insert(0, FORMAT);
     body.extend_from_slice(&encoded);
     Ok(NewBlock {
         id: first_id,
@@ -336,8 +335,8 @@ impl<'a> Decoded<'a> {
         }
     }
 
-    /// Whether the event passes the filter's per-event conditions (the block's own columns
-    /// — prompt, experiment — are the query's business).
+    /// Whether the event passes the filter's per-event conditions. The block's own columns
+    /// (prompt, experiment) are the query's business: `events::block_conditions`.
     pub(crate) fn matches(&self, e: &Encoded<'_>, filter: &AnalyticsFilter) -> bool {
         let absent_or = |want: &Option<String>, have: Option<&str>| match want {
             None => true,
@@ -347,11 +346,6 @@ impl<'a> Decoded<'a> {
             && absent_or(&filter.label, e.label)
             && filter.model.as_deref().is_none_or(|m| m == e.model)
             && absent_or(&filter.arm, e.arm)
-            && filter
-                .prompt
-                .as_deref()
-                .is_none_or(|p| p == self.block.prompt)
-            && absent_or(&filter.experiment, self.block.experiment.as_deref())
     }
 
     /// The whole stored event.

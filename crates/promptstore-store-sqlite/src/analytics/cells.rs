@@ -27,7 +27,8 @@ use super::multirow::{MultiRow, SqliteQuery};
 use crate::codec::{to_json_text, to_ms, to_u32};
 use crate::error::{backend, corrupt};
 
-const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds per hour: hour cells, and the hour a block of raw events covers.
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// A cell of one project: cells of several projects are folded together in one ingest.
@@ -451,33 +452,73 @@ pub(crate) async fn touch(
                 levels.entry(level).or_default().merge(rollup);
             }
         }
-        let mut work = take_cached(cache.levels(granularity), levels);
-        let missing = uncached(&work);
-        if !missing.is_empty() {
-            let stored = read_levels(conn, granularity, &missing).await?;
-            fill_stored(&mut work, stored);
-        }
-        let next_rowid = first_new_rowid(conn, &work, level_table(granularity)).await?;
-        touched.levels.push(Gathered {
-            granularity,
-            work,
-            next_rowid,
-        });
-
-        let mut work = take_cached(cache.cells(granularity), fresh);
-        let missing = uncached(&work);
-        if !missing.is_empty() {
-            let stored = read_cells(conn, granularity, &missing).await?;
-            fill_stored(&mut work, stored);
-        }
-        let next_rowid = first_new_rowid(conn, &work, table(granularity)).await?;
-        touched.cells.push(Gathered {
-            granularity,
-            work,
-            next_rowid,
-        });
+        let levels = gather(conn, cache.levels(granularity), granularity, levels).await?;
+        touched.levels.push(levels);
+        let cells = gather(conn, cache.cells(granularity), granularity, fresh).await?;
+        touched.cells.push(cells);
     }
     Ok(touched)
+}
+
+/// The two kinds of cell a commit merges into: fine cells and roll-up level cells.
+trait CellKind: Hash + Eq + Clone {
+    fn table(granularity: Granularity) -> &'static str;
+
+    /// The stored cells among `keys` (those that exist), with their rowids.
+    async fn read(
+        conn: &mut SqliteConnection,
+        granularity: Granularity,
+        keys: &[&Self],
+    ) -> Result<HashMap<Self, Cached>, StoreError>;
+}
+
+impl CellKind for ProjectCell {
+    fn table(granularity: Granularity) -> &'static str {
+        table(granularity)
+    }
+
+    async fn read(
+        conn: &mut SqliteConnection,
+        granularity: Granularity,
+        keys: &[&Self],
+    ) -> Result<HashMap<Self, Cached>, StoreError> {
+        read_cells(conn, granularity, keys).await
+    }
+}
+
+impl CellKind for LevelKey {
+    fn table(granularity: Granularity) -> &'static str {
+        level_table(granularity)
+    }
+
+    async fn read(
+        conn: &mut SqliteConnection,
+        granularity: Granularity,
+        keys: &[&Self],
+    ) -> Result<HashMap<Self, Cached>, StoreError> {
+        read_levels(conn, granularity, keys).await
+    }
+}
+
+/// One table's touched cells: from the cache, or read from the file when not cached.
+async fn gather<K: CellKind>(
+    conn: &mut SqliteConnection,
+    map: &mut CellMap<K>,
+    granularity: Granularity,
+    fresh: HashMap<K, Rollup>,
+) -> Result<Gathered<K>, StoreError> {
+    let mut work = take_cached(map, fresh);
+    let missing = uncached(&work);
+    if !missing.is_empty() {
+        let stored = K::read(conn, granularity, &missing).await?;
+        fill_stored(&mut work, stored);
+    }
+    let next_rowid = first_new_rowid(conn, &work, K::table(granularity)).await?;
+    Ok(Gathered {
+        granularity,
+        work,
+        next_rowid,
+    })
 }
 
 /// The merged cells of a commit, to write.

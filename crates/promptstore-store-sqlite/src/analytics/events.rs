@@ -16,9 +16,8 @@ use promptstore_types::Feedback;
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
-use super::blocks::{
-    self, BLOCK_COLUMNS, BlockKey, BlockRow, HOUR_MS, MAX_BLOCK_EVENTS, block_columns,
-};
+use super::blocks::{self, BLOCK_COLUMNS, BlockKey, BlockRow, MAX_BLOCK_EVENTS, block_columns};
+use super::cells::HOUR_MS;
 use super::filter::{Conditions, Param, bind_all_as};
 use super::rows::{EVENT_COLUMNS, EventRow, feedback_text, scores_text};
 use crate::codec::{into_page, page_limit, to_json_text, to_ms};
@@ -71,11 +70,29 @@ async fn block_of(
         .map_err(backend)
 }
 
+/// A block by its id (the listing's second step).
+const BLOCK_BY_ID: &str = concat!(
+    "SELECT ",
+    block_columns!(),
+    " FROM event_blocks AS b WHERE b.id = ?"
+);
+
 pub(crate) async fn get(
     conn: &mut SqliteConnection,
     project: &ProjectId,
     event: &EventRef,
 ) -> Result<Option<StoredEvent>, StoreError> {
+    Ok(locate(conn, project, event)
+        .await?
+        .map(|(_, stored)| stored))
+}
+
+/// The stored event and the id of the block that holds it.
+async fn locate(
+    conn: &mut SqliteConnection,
+    project: &ProjectId,
+    event: &EventRef,
+) -> Result<Option<(i64, StoredEvent)>, StoreError> {
     let id = match event {
         EventRef::Id(id) => *id,
         EventRef::ClientId(client_id) => {
@@ -97,7 +114,10 @@ pub(crate) async fn get(
         return Ok(None);
     };
     let decoded = block.decode()?;
-    decoded.find(id).map(|e| decoded.stored(id, e)).transpose()
+    decoded
+        .find(id)
+        .map(|e| Ok((block.id, decoded.stored(id, e)?)))
+        .transpose()
 }
 
 /// The position a page of events ends at: (at, id) of its last event, newest first.
@@ -178,12 +198,12 @@ pub(crate) async fn list(
     if let Some((at, _)) = cursor {
         newest = newest.min(at);
     }
-    // (at, event), newest first, at most `fetch` once trimmed.
-    let mut found: Vec<(i64, StoredEvent)> = Vec::with_capacity(fetch);
-    let mut position: Option<(i64, i64)> = None;
     if newest < oldest {
         return into_page(Vec::new(), limit, Ok, cursor_of);
     }
+    // (at, event), newest first, at most `fetch` once trimmed.
+    let mut found: Vec<(i64, StoredEvent)> = Vec::with_capacity(fetch);
+    let mut position: Option<(i64, i64)> = None;
     'walk: loop {
         let mut c = block_conditions(project, filter);
         c.push("b.max_at >= ?", [Param::Int(oldest)]);
@@ -204,22 +224,27 @@ pub(crate) async fn list(
             .await
             .map_err(backend)?;
         for &(max_at, id) in &heads {
-            if found.len() >= fetch && found.last().is_some_and(|(at, _)| max_at < *at) {
+            // The page's oldest (at, id) once it is full: nothing at or below it can enter.
+            let floor = (found.len() >= fetch)
+                .then(|| found.last().map(|(at, e)| (*at, e.id)))
+                .flatten();
+            if floor.is_some_and(|(at, _)| max_at < at) {
                 break 'walk;
             }
             position = Some((max_at, id));
-            let block: BlockRow = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT {BLOCK_COLUMNS} FROM event_blocks AS b WHERE b.id = ?"
-            )))
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(backend)?;
+            let block: BlockRow = sqlx::query_as(BLOCK_BY_ID)
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
             let decoded = block.decode()?;
             for (event_id, e) in decoded.iter() {
+                let key = (e.at, event_id);
                 let in_range = e.at >= oldest && e.at <= newest;
-                let after_cursor = cursor.is_none_or(|c| (e.at, event_id) < c);
-                if in_range && after_cursor && decoded.matches(e, filter) {
+                let after_cursor = cursor.is_none_or(|c| key < c);
+                let above_floor = floor.is_none_or(|f| key > f);
+                // Only events that can stay on the page are decoded whole.
+                if in_range && after_cursor && above_floor && decoded.matches(e, filter) {
                     found.push((e.at, decoded.stored(event_id, e)?));
                 }
             }
@@ -295,7 +320,7 @@ pub(crate) async fn attach(
     scores: &BTreeMap<String, f64>,
     feedback: Option<&Feedback>,
 ) -> Result<StoredEvent, StoreError> {
-    let mut stored = get(conn, project, event)
+    let (block_id, mut stored) = locate(conn, project, event)
         .await?
         .ok_or_else(|| not_found(event))?;
     if scores.is_empty() && feedback.is_none() {
@@ -317,14 +342,11 @@ pub(crate) async fn attach(
     .execute(&mut *conn)
     .await
     .map_err(backend)?;
-    sqlx::query(
-        "UPDATE event_blocks SET judged = 1 \
-         WHERE id = (SELECT MAX(id) FROM event_blocks WHERE id <= ?1)",
-    )
-    .bind(stored.id)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
+    sqlx::query("UPDATE event_blocks SET judged = 1 WHERE id = ?")
+        .bind(block_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
 
     // The cells and their roll-up levels, by the difference.
     super::cells::replace_judgements(
@@ -505,21 +527,12 @@ async fn convert_chunk(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
         .collect::<Result<Vec<_>, _>>()?;
     // Runs of consecutive ids with one block key: the blocks' id ranges cannot overlap.
     let mut new_blocks = Vec::new();
-    let mut run: Vec<(i64, &EventRecord)> = Vec::new();
-    for stored in &events {
-        let same = run
-            .last()
-            .is_some_and(|(_, e)| BlockKey::of(e) == BlockKey::of(&stored.event));
-        if !same || run.len() == MAX_BLOCK_EVENTS {
-            if !run.is_empty() {
-                new_blocks.push(blocks::encode(&run)?);
-            }
-            run.clear();
+    for run in events.chunk_by(|a, b| BlockKey::of(&a.event) == BlockKey::of(&b.event)) {
+        for chunk in run.chunks(MAX_BLOCK_EVENTS) {
+            let members: Vec<(i64, &EventRecord)> =
+                chunk.iter().map(|s| (s.id, &s.event)).collect();
+            new_blocks.push(blocks::encode(&members)?);
         }
-        run.push((stored.id, &stored.event));
-    }
-    if !run.is_empty() {
-        new_blocks.push(blocks::encode(&run)?);
     }
     super::ingest::insert_blocks(conn, new_blocks).await?;
     let client_ids: Vec<(&str, &str, i64)> = events

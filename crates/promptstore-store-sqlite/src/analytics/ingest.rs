@@ -222,9 +222,9 @@ impl Plan {
 /// `AnalyticsStore::ingest_prepared`. Returns the outcomes and the cells written, which the
 /// caller puts in `cache` once the transaction has committed.
 ///
-/// The batches arrive prepared (`prepare`: encoded and folded by their requests), planned
-/// as if none of their client ids were stored; while SQLite looks the client ids up, the
-/// prepared batches are put together into the commit's blocks and cells. Only when some
+/// The batches arrive prepared (`prepare`: encoded by their requests), planned as if none
+/// of their client ids were stored; while SQLite looks the client ids up, the prepared
+/// batches are put together into the commit's blocks and folded into its cells. Only when some
 /// client id turns out stored, or repeats one of another batch, is the commit planned
 /// again here as one batch. Then the touched cells are merged while SQLite inserts the
 /// blocks and client ids.
@@ -260,7 +260,13 @@ pub(crate) async fn ingest(
     )
     .await;
     let (stored, first_id) = looked_up?;
-    let mut plan = match optimistic? {
+    let Plan {
+        fates,
+        members,
+        blocks: mut new_blocks,
+        hours,
+        days,
+    } = match optimistic? {
         Some(plan) if stored.is_empty() => plan,
         _ => Plan::new(&events, &stored)?,
     };
@@ -268,7 +274,7 @@ pub(crate) async fn ingest(
     // Ids block by block, so that each block's ids are one range.
     let mut ids = vec![0_i64; events.len()];
     let mut next_id = first_id;
-    for (block, members) in plan.blocks.iter_mut().zip(&plan.members) {
+    for (block, members) in new_blocks.iter_mut().zip(&members) {
         block.id += next_id;
         block.last_id += next_id;
         for &i in members {
@@ -276,8 +282,7 @@ pub(crate) async fn ingest(
             next_id += 1;
         }
     }
-    let outcomes: Vec<IngestOutcome> = plan
-        .fates
+    let outcomes: Vec<IngestOutcome> = fates
         .iter()
         .enumerate()
         .map(|(i, fate)| match fate {
@@ -287,11 +292,10 @@ pub(crate) async fn ingest(
         })
         .collect();
     let mut staged = Staged::default();
-    if plan.blocks.is_empty() {
+    if new_blocks.is_empty() {
         return Ok((outcomes, staged));
     }
-    let client_ids: Vec<(&str, &str, i64)> = plan
-        .fates
+    let client_ids: Vec<(&str, &str, i64)> = fates
         .iter()
         .zip(&events)
         .zip(&ids)
@@ -299,14 +303,11 @@ pub(crate) async fn ingest(
         .filter_map(|((_, e), id)| Some((e.project.0.as_str(), e.client_id.as_deref()?, *id)))
         .collect();
 
-    let folds = [
-        (Granularity::Hour, std::mem::take(&mut plan.hours)),
-        (Granularity::Day, std::mem::take(&mut plan.days)),
-    ];
+    let folds = [(Granularity::Hour, hours), (Granularity::Day, days)];
     let touched = cells::touch(conn, cache, folds).await?;
     let (written, merges) = join(
         async {
-            insert_blocks(conn, plan.blocks).await?;
+            insert_blocks(conn, new_blocks).await?;
             insert_client_ids(conn, client_ids).await?;
             set_next_event_id(conn, next_id).await
         },
