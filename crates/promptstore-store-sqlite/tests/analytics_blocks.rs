@@ -574,6 +574,48 @@ async fn prepared_batches_commit_like_one_batch() {
     assert_eq!(outcomes[2], IngestOutcome::Duplicate(first_id));
     assert_eq!(outcomes[3], b[5].into_duplicate());
     assert_eq!(hour_cells(&together).await, hour_cells(&single).await);
+
+    // Prepared batches that repeat nothing among themselves, but one of whose client ids is
+    // stored: the commit, planned as if none were, finds out as it inserts the client ids,
+    // undoes that insert and plans again knowing the stored one.
+    let stored = (0..all.len())
+        .find(|&j| j != 5 && all[j].client_id.is_some())
+        .unwrap();
+    let fourth = vec![fresh(20_000), fresh(20_001)];
+    let fifth = vec![fresh(20_002), all[stored].clone(), fresh(20_003)];
+    let outcomes = together
+        .ingest_prepared(vec![
+            together.prepare(fourth.clone()),
+            together.prepare(fifth.clone()),
+        ])
+        .await
+        .unwrap();
+    let expected = single
+        .ingest(fourth.into_iter().chain(fifth).collect())
+        .await
+        .unwrap();
+    assert_eq!(outcomes, expected);
+    assert_eq!(outcomes[3], b[stored].into_duplicate());
+    assert_eq!(hour_cells(&together).await, hour_cells(&single).await);
+    let list_a = list_all(&together, &AnalyticsFilter::default(), None, None, 500).await;
+    let list_b = list_all(&single, &AnalyticsFilter::default(), None, None, 500).await;
+    assert!(list_a == list_b, "the listings differ");
+    // Each new client id is stored once, under the id its event was given.
+    for (outcome, client_id) in outcomes
+        .iter()
+        .zip(["again-20000", "again-20001", "again-20002"])
+    {
+        let IngestOutcome::Inserted(id) = outcome else {
+            panic!("{outcomes:?}")
+        };
+        let stored = together
+            .get_event(&project(), &EventRef::ClientId(client_id.into()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.id, *id);
+    }
+
     // Nothing prepared, nothing to do.
     assert!(
         together

@@ -170,6 +170,17 @@ pub struct Rollup {
     pub feedback: FeedbackCounts,
 }
 
+/// Add `by` to the count under `key`. Events add to keys that exist nearly always, so the
+/// key is copied only the first time.
+fn bump(map: &mut BTreeMap<String, u64>, key: &str, by: u64) {
+    match map.get_mut(key) {
+        Some(count) => *count += by,
+        None => {
+            map.insert(key.to_owned(), by);
+        }
+    }
+}
+
 impl Rollup {
     /// A rollup of the given events.
     pub fn of<'a>(events: impl IntoIterator<Item = &'a EventRecord>) -> Rollup {
@@ -196,7 +207,7 @@ impl Rollup {
             self.successes += 1;
         } else {
             let kind = event.error_type.as_deref().unwrap_or(UNKNOWN_ERROR_TYPE);
-            *self.error_types.entry(kind.to_owned()).or_insert(0) += 1;
+            bump(&mut self.error_types, kind, 1);
         }
         if let Some(ms) = event.latency_ms.filter(|v| v.is_finite()) {
             // Validated events hold finite values, and the filter keeps it so: insert then
@@ -215,12 +226,15 @@ impl Rollup {
             Some(cost) => self.cost.add(cost),
             None => {
                 self.unpriced += 1;
-                *self.unpriced_models.entry(event.model.clone()).or_insert(0) += 1;
+                bump(&mut self.unpriced_models, &event.model, 1);
             }
         }
         for (name, &value) in &event.scores {
             if value.is_finite() {
-                self.scores.entry(name.clone()).or_default().add(value);
+                match self.scores.get_mut(name.as_str()) {
+                    Some(moments) => moments.add(value),
+                    None => self.scores.entry(name.clone()).or_default().add(value),
+                }
             }
         }
         if let Some(feedback) = &event.feedback {

@@ -71,6 +71,43 @@ impl std::fmt::Debug for PreparedBatch {
     }
 }
 
+/// A group commit being put together while its batches arrive
+/// ([`AnalyticsStore::open_commit`]): the store may do its work on each batch (grouping,
+/// folding) as the batch is added, in the gaps between arrivals, so that less of it is left
+/// for the commit itself.
+pub trait OpenCommit: std::any::Any + Send {
+    /// Add a batch: its events come after those of the batches added before.
+    fn add(&mut self, batch: PreparedBatch);
+
+    /// Events added so far.
+    fn events(&self) -> usize;
+
+    /// The batches as added, for a store that keeps nothing else.
+    fn into_batches(self: Box<Self>) -> Vec<PreparedBatch>;
+}
+
+/// The default [`OpenCommit`]: the batches, kept as they come.
+#[derive(Debug, Default)]
+pub struct CollectedBatches {
+    batches: Vec<PreparedBatch>,
+    events: usize,
+}
+
+impl OpenCommit for CollectedBatches {
+    fn add(&mut self, batch: PreparedBatch) {
+        self.events += batch.events.len();
+        self.batches.push(batch);
+    }
+
+    fn events(&self) -> usize {
+        self.events
+    }
+
+    fn into_batches(self: Box<Self>) -> Vec<PreparedBatch> {
+        self.batches
+    }
+}
+
 #[async_trait]
 pub trait AnalyticsStore: Send + Sync + 'static {
     /// Store a batch (events of any projects) in ONE transaction: skip events whose
@@ -95,6 +132,21 @@ pub trait AnalyticsStore: Send + Sync + 'static {
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         let events = batches.into_iter().flat_map(|b| b.events).collect();
         self.ingest(events).await
+    }
+
+    /// A group commit to add prepared batches to as they arrive, then store with
+    /// [`AnalyticsStore::ingest_open`]. By default it only collects them.
+    fn open_commit(&self) -> Box<dyn OpenCommit> {
+        Box::new(CollectedBatches::default())
+    }
+
+    /// `ingest_prepared` of an open commit's batches, in the order they were added, in ONE
+    /// transaction, using the work the commit did as they were added.
+    async fn ingest_open(
+        &self,
+        commit: Box<dyn OpenCommit>,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        self.ingest_prepared(commit.into_batches()).await
     }
 
     /// Late scores/feedback: merge `scores` into the event's scores (same name = replace),

@@ -1,10 +1,12 @@
 //! The group-commit writer: the one task that calls the analytics store's
-//! `ingest_prepared`.
+//! `ingest_open`.
 //!
 //! Requests prepare their validated events (`AnalyticsStore::prepare`: the store's work
 //! that needs no database, done by each request on its own task) and hand them to a
-//! bounded queue together with a oneshot reply. The writer takes everything waiting (up to
-//! a cap of events), commits it in ONE `ingest_prepared` call — one transaction — and only
+//! bounded queue together with a oneshot reply. The writer adds everything waiting (up to
+//! a cap of events) to an open commit (`AnalyticsStore::open_commit`) as it arrives — the
+//! store plans each batch into the commit as it is added, while the rest are still on
+//! their way — then stores it with ONE `ingest_open` call — one transaction — and only
 //! then answers each waiting request with its own slice of the outcomes. Many concurrent
 //! batches therefore share one transaction, and no request is answered before its events
 //! are durable.
@@ -29,7 +31,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use promptstore_core::analytics::model::{EventRecord, IngestOutcome};
-use promptstore_core::analytics::store::{AnalyticsStore, PreparedBatch};
+use promptstore_core::analytics::store::{AnalyticsStore, OpenCommit, PreparedBatch};
 use promptstore_core::store::StoreError;
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,9 +43,12 @@ type Reply = Result<Vec<IngestOutcome>, StoreError>;
 /// The longest a commit waits for more batches to arrive (see the module comment).
 const MAX_LINGER: Duration = Duration::from_millis(50);
 
-/// One store transaction over the queued batches: the store's `ingest_prepared`.
+/// A new open commit: the store's `open_commit`.
+type Open = Arc<dyn Fn() -> Box<dyn OpenCommit> + Send + Sync>;
+
+/// One store transaction over an open commit's batches: the store's `ingest_open`.
 type Commit =
-    Arc<dyn Fn(Vec<PreparedBatch>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+    Arc<dyn Fn(Box<dyn OpenCommit>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
 
 /// The store's work on a batch ahead of its commit (`AnalyticsStore::prepare`), done on the
 /// submitting request's task so that requests do it in parallel, not the writer in turn.
@@ -91,16 +96,21 @@ impl IngestWriter {
             let store = store.clone();
             Arc::new(move |events| store.prepare(events))
         };
-        let commit: Commit = Arc::new(move |batches| {
+        let open: Open = {
             let store = store.clone();
-            Box::pin(async move { store.ingest_prepared(batches).await })
+            Arc::new(move || store.open_commit())
+        };
+        let commit: Commit = Arc::new(move |open_commit| {
+            let store = store.clone();
+            Box::pin(async move { store.ingest_open(open_commit).await })
         });
-        Self::spawn_with(prepare, commit, config, metrics)
+        Self::spawn_with(prepare, open, commit, config, metrics)
     }
 
-    /// The writer over any prepare and commit functions (the store's, or a test's).
+    /// The writer over any prepare, open and commit functions (the store's, or a test's).
     fn spawn_with(
         prepare: Prepare,
+        open: Open,
         commit: Commit,
         config: &AnalyticsConfig,
         metrics: Arc<ServerMetrics>,
@@ -108,6 +118,7 @@ impl IngestWriter {
         let (tx, rx) = mpsc::channel(config.ingest_queue_batches.max(1));
         let queued = Arc::new(AtomicI64::new(0));
         tokio::spawn(run(
+            open,
             commit,
             rx,
             queued.clone(),
@@ -157,6 +168,7 @@ impl IngestWriter {
 }
 
 async fn run(
+    open: Open,
     commit_fn: Commit,
     mut rx: mpsc::Receiver<Job>,
     queued: Arc<AtomicI64>,
@@ -168,66 +180,82 @@ async fn run(
     let mut last_events = 0usize;
     let mut last_took = Duration::ZERO;
     while let Some(first) = rx.recv().await {
-        let mut total = first.batch.events.len();
-        let mut jobs = vec![first];
-        take_waiting(&mut rx, &mut jobs, &mut total, max_events);
+        let mut pending = Pending::new(open());
+        pending.add(first);
+        take_waiting(&mut rx, &mut pending, max_events);
         let expected = last_events.min(max_events);
-        if total < expected {
+        if pending.total < expected {
             let deadline = Instant::now() + (last_took / 2).min(MAX_LINGER);
-            while total < expected {
+            while pending.total < expected {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(job)) => {
-                        total += job.batch.events.len();
-                        jobs.push(job);
-                        take_waiting(&mut rx, &mut jobs, &mut total, max_events);
+                        pending.add(job);
+                        take_waiting(&mut rx, &mut pending, max_events);
                     }
                     Ok(None) | Err(_) => break,
                 }
             }
         }
+        let total = pending.total;
         let taken = i64::try_from(total).unwrap_or(i64::MAX);
         let depth = queued.fetch_sub(taken, Ordering::AcqRel) - taken;
         metrics.ingest_queue_depth.set(depth.max(0) as f64);
         let started = Instant::now();
-        commit(&commit_fn, jobs, total, &metrics).await;
+        commit(&commit_fn, pending, &metrics).await;
         last_took = started.elapsed();
         last_events = total;
     }
     tracing::debug!("ingest writer stopped");
 }
 
+/// The commit being put together: its open commit, and the requests waiting on it.
+struct Pending {
+    commit: Box<dyn OpenCommit>,
+    /// Each request's reply and how many events it sent, in the order they were added.
+    replies: Vec<(oneshot::Sender<Reply>, usize)>,
+    total: usize,
+}
+
+impl Pending {
+    fn new(commit: Box<dyn OpenCommit>) -> Pending {
+        Pending {
+            commit,
+            replies: Vec::new(),
+            total: 0,
+        }
+    }
+
+    fn add(&mut self, job: Job) {
+        let size = job.batch.events.len();
+        self.total += size;
+        self.replies.push((job.reply, size));
+        self.commit.add(job.batch);
+    }
+}
+
 /// Add the jobs already queued, while the commit holds fewer than `max_events` (a batch is
 /// never split, so a commit may exceed the cap by its last batch).
-fn take_waiting(
-    rx: &mut mpsc::Receiver<Job>,
-    jobs: &mut Vec<Job>,
-    total: &mut usize,
-    max_events: usize,
-) {
-    while *total < max_events {
+fn take_waiting(rx: &mut mpsc::Receiver<Job>, pending: &mut Pending, max_events: usize) {
+    while pending.total < max_events {
         match rx.try_recv() {
-            Ok(job) => {
-                *total += job.batch.events.len();
-                jobs.push(job);
-            }
+            Ok(job) => pending.add(job),
             Err(_) => break,
         }
     }
 }
 
 /// One transaction for every job; then each job gets its slice of the outcomes.
-async fn commit(commit_fn: &Commit, jobs: Vec<Job>, total: usize, metrics: &ServerMetrics) {
-    let mut batches = Vec::with_capacity(jobs.len());
-    let mut replies = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        replies.push((job.reply, job.batch.events.len()));
-        batches.push(job.batch);
-    }
+async fn commit(commit_fn: &Commit, pending: Pending, metrics: &ServerMetrics) {
+    let Pending {
+        commit: open_commit,
+        replies,
+        total,
+    } = pending;
     metrics.group_commit_events.record(total as f64);
     // Run the store call in its own task so that a panic inside the backend fails this
     // commit's requests (500) instead of killing the writer for every later request.
     let started = Instant::now();
-    let result = tokio::spawn(commit_fn(batches)).await;
+    let result = tokio::spawn(commit_fn(open_commit)).await;
     metrics
         .group_commit_seconds
         .record(started.elapsed().as_secs_f64());
@@ -284,6 +312,7 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::AtomicI64;
 
+    use promptstore_core::analytics::store::CollectedBatches;
     use promptstore_core::model::ProjectId;
     use promptstore_types::CostSource;
     use tokio::sync::Semaphore;
@@ -333,9 +362,13 @@ mod tests {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let next_id = Arc::new(AtomicI64::new(1));
         let (g, s) = (gate.clone(), sizes.clone());
-        let commit: Commit = Arc::new(move |batches: Vec<PreparedBatch>| {
+        let commit: Commit = Arc::new(move |open_commit: Box<dyn OpenCommit>| {
             let (gate, sizes, next_id) = (g.clone(), s.clone(), next_id.clone());
-            let events: Vec<EventRecord> = batches.into_iter().flat_map(|b| b.events).collect();
+            let events: Vec<EventRecord> = open_commit
+                .into_batches()
+                .into_iter()
+                .flat_map(|b| b.events)
+                .collect();
             Box::pin(async move {
                 let call = {
                     let mut sizes = sizes.lock().unwrap();
@@ -358,6 +391,11 @@ mod tests {
     /// Batches go to the commit as they are (the fake commit prepares nothing).
     fn plain() -> Prepare {
         Arc::new(PreparedBatch::plain)
+    }
+
+    /// Open commits that only collect their batches.
+    fn collect() -> Open {
+        Arc::new(|| Box::new(CollectedBatches::default()))
     }
 
     fn config(queue: usize, max_events: usize, enqueue_timeout: Duration) -> AnalyticsConfig {
@@ -403,6 +441,7 @@ mod tests {
         let metrics = Arc::new(ServerMetrics::new().unwrap());
         let w = IngestWriter::spawn_with(
             plain(),
+            collect(),
             commit,
             &config(16, 1000, Duration::from_secs(5)),
             metrics.clone(),
@@ -448,6 +487,7 @@ mod tests {
         let (commit, f) = fake(&[]);
         let w = IngestWriter::spawn_with(
             plain(),
+            collect(),
             commit,
             &config(16, 5, Duration::from_secs(5)),
             Arc::new(ServerMetrics::new().unwrap()),
@@ -473,6 +513,7 @@ mod tests {
         let (commit, f) = fake(&[]);
         let w = IngestWriter::spawn_with(
             plain(),
+            collect(),
             commit,
             &config(16, 1000, Duration::from_secs(5)),
             Arc::new(ServerMetrics::new().unwrap()),
@@ -521,6 +562,7 @@ mod tests {
         let (commit, f) = fake(&[]);
         let w = IngestWriter::spawn_with(
             plain(),
+            collect(),
             commit,
             &config(1, 1000, Duration::from_millis(20)),
             Arc::new(ServerMetrics::new().unwrap()),
@@ -546,6 +588,7 @@ mod tests {
         let metrics = Arc::new(ServerMetrics::new().unwrap());
         let w = IngestWriter::spawn_with(
             plain(),
+            collect(),
             commit,
             &config(16, 1000, Duration::from_secs(5)),
             metrics.clone(),

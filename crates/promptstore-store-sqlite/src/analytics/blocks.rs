@@ -170,24 +170,60 @@ pub(crate) fn assemble<'e>(
     let Some(&(first, _)) = parts.peek() else {
         return Err(StoreError::Backend("an event block cannot be empty".into()));
     };
-    let key = BlockKey::of(first);
-    let mut min_at = i64::MAX;
-    let mut max_at = i64::MIN;
+    let mut span = Span::default();
     let mut count = 0_usize;
     let mut encoded = Vec::new();
     for (e, bytes) in parts {
-        let at = to_ms(e.at);
-        min_at = min_at.min(at);
-        max_at = max_at.max(at);
+        span.add(to_ms(e.at));
         count += 1;
         encoded.extend_from_slice(bytes);
     }
+    block_of(first, count, span, &encoded, first_id, last_id)
+}
+
+/// The times a block's events span, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    pub(crate) min_at: i64,
+    pub(crate) max_at: i64,
+}
+
+impl Default for Span {
+    fn default() -> Self {
+        Span {
+            min_at: i64::MAX,
+            max_at: i64::MIN,
+        }
+    }
+}
+
+impl Span {
+    pub(crate) fn add(&mut self, at_ms: i64) {
+        self.min_at = self.min_at.min(at_ms);
+        self.max_at = self.max_at.max(at_ms);
+    }
+}
+
+/// The block of `count` events whose encodings are `encoded` (back to back, in id order),
+/// keyed like `key_event`, spanning `span`, with ids `first_id..=last_id`.
+pub(crate) fn block_of(
+    key_event: &EventRecord,
+    count: usize,
+    span: Span,
+    encoded: &[u8],
+    first_id: i64,
+    last_id: i64,
+) -> Result<NewBlock, StoreError> {
+    if count == 0 {
+        return Err(StoreError::Backend("an event block cannot be empty".into()));
+    }
+    let key = BlockKey::of(key_event);
     // The format byte, then a postcard sequence: its length, then its elements.
     let mut body = Vec::with_capacity(encoded.len() + 11);
     body.push(FORMAT);
     let mut body = postcard::to_extend(&count, body)
         .map_err(|e| StoreError::Backend(format!("cannot encode an event block: {e}")))?;
-    body.extend_from_slice(&encoded);
+    body.extend_from_slice(encoded);
     Ok(NewBlock {
         id: first_id,
         last_id,
@@ -195,8 +231,8 @@ pub(crate) fn assemble<'e>(
         prompt: key.prompt.to_owned(),
         experiment: key.experiment.map(str::to_owned),
         hour: key.hour,
-        min_at,
-        max_at,
+        min_at: span.min_at,
+        max_at: span.max_at,
         events: count as i64,
         body,
     })

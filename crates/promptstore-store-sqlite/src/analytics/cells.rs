@@ -227,6 +227,7 @@ async fn update_rollups(
             Some("aggregate cells to update were not found"),
         )
         .await
+        .map(drop)
 }
 
 /// The largest rowid of a cell table (0 when empty): new cells get the ones after it, so
@@ -269,6 +270,7 @@ async fn insert_cells(
             Some("new aggregate cells were refused by the database"),
         )
         .await
+        .map(drop)
 }
 
 /// The key columns of a fine cell, in `KEY_COLUMNS` order.
@@ -313,6 +315,7 @@ async fn write_cells(
             None,
         )
         .await
+        .map(drop)
 }
 
 /// One touched cell during a merge: its key, the stored cell (from the cache or the file;
@@ -433,26 +436,59 @@ pub(crate) struct Touched {
     levels: Vec<Gathered<LevelKey>>,
 }
 
-/// Look up the stored values of the cells `folds` touch, and of their roll-up levels. The
+/// The roll-up level cells a commit's hour and day cells feed.
+#[derive(Default)]
+pub(crate) struct Levels {
+    hour: HashMap<LevelKey, Rollup>,
+    day: HashMap<LevelKey, Rollup>,
+}
+
+impl Levels {
+    /// The levels of a commit's hour cells: each fine cell merged into its level cells, and
+    /// each day level the merge of the hour levels inside it (equal to the merge of the day's
+    /// fine cells, for far fewer merges).
+    pub(crate) fn of(hours: &HashMap<ProjectCell, Rollup>) -> Levels {
+        let mut hour: HashMap<LevelKey, Rollup> = HashMap::new();
+        for ((project, key), rollup) in hours {
+            for level in level_keys(project, &key.prompt, key.bucket) {
+                hour.entry(level).or_default().merge(rollup);
+            }
+        }
+        let mut day: HashMap<LevelKey, Rollup> = HashMap::new();
+        for ((project, level, prompt, bucket), rollup) in &hour {
+            // An hour bucket (seconds) lies inside one UTC day.
+            let day_bucket = bucket_of(Granularity::Day, bucket.saturating_mul(1000));
+            day.entry((project.clone(), *level, prompt.clone(), day_bucket))
+                .or_default()
+                .merge(rollup);
+        }
+        Levels { hour, day }
+    }
+
+    fn of_granularity(&mut self, granularity: Granularity) -> HashMap<LevelKey, Rollup> {
+        std::mem::take(match granularity {
+            Granularity::Hour => &mut self.hour,
+            Granularity::Day => &mut self.day,
+        })
+    }
+}
+
+/// Look up the stored values of the cells `folds` touch, and of their roll-up `levels`. The
 /// touched cells leave the cache; the merged values come back with `Staged` only once the
 /// transaction has committed.
 pub(crate) async fn touch(
     conn: &mut SqliteConnection,
     cache: &mut CellCache,
     folds: [(Granularity, HashMap<ProjectCell, Rollup>); 2],
+    mut levels: Levels,
 ) -> Result<Touched, StoreError> {
     let mut touched = Touched {
         cells: Vec::with_capacity(2),
         levels: Vec::with_capacity(2),
     };
     for (granularity, fresh) in folds {
-        let mut levels: HashMap<LevelKey, Rollup> = HashMap::new();
-        for ((project, key), rollup) in &fresh {
-            for level in level_keys(project, &key.prompt, key.bucket) {
-                levels.entry(level).or_default().merge(rollup);
-            }
-        }
-        let levels = gather(conn, cache.levels(granularity), granularity, levels).await?;
+        let fresh_levels = levels.of_granularity(granularity);
+        let levels = gather(conn, cache.levels(granularity), granularity, fresh_levels).await?;
         touched.levels.push(levels);
         let cells = gather(conn, cache.cells(granularity), granularity, fresh).await?;
         touched.cells.push(cells);
@@ -682,6 +718,7 @@ async fn write_levels(
             None,
         )
         .await
+        .map(drop)
 }
 
 /// The key columns of a level cell: project, level, prompt, bucket.
@@ -707,6 +744,7 @@ async fn insert_levels(
             Some("new roll-up level cells were refused by the database"),
         )
         .await
+        .map(drop)
 }
 
 /// Late judgements of a stored event: adjust its hour and day cells, and their roll-up level

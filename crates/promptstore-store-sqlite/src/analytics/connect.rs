@@ -23,9 +23,9 @@ const READ_CONNECTIONS: u32 = 4;
 /// Page cache of the writer, in KiB (negative = KiB for SQLite): the indexes of recent
 /// events and the touched cells stay in memory across batches.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
-/// WAL size (pages) at which a commit checkpoints: larger than SQLite's 1000 so that the
-/// index and cell pages every batch rewrites are copied back once per checkpoint rather
-/// than once per few batches.
+/// WAL size (pages) at which a commit checkpoints. Ingests checkpoint after themselves, off
+/// the commit (`AnalyticsDb::checkpoint_soon`), so this only bounds the WAL against other
+/// writes and an ingest larger than this on its own.
 const WAL_CHECKPOINT_PAGES: i64 = 4000;
 /// Page cache of each reader, in KiB.
 const READER_CACHE_KIB: i64 = 8 * 1024;

@@ -19,6 +19,7 @@ mod exposures;
 mod filter;
 mod ingest;
 mod multirow;
+mod planner;
 mod prices;
 mod rows;
 mod store_impl;
@@ -26,6 +27,7 @@ mod store_impl;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use promptstore_core::store::StoreError;
 use sqlx::SqlitePool;
@@ -60,6 +62,8 @@ pub(crate) struct AnalyticsDb {
     /// Held by every writer of cells from before its transaction until after its commit
     /// (see `cache`); writers that touch no cell (retention, prices, alerts) never take it.
     pub(crate) cells: Arc<tokio::sync::Mutex<cache::CellCache>>,
+    /// Set while a checkpoint started by `checkpoint_soon` is waiting or running.
+    checkpoint_pending: Arc<AtomicBool>,
 }
 
 impl AnalyticsDb {
@@ -70,7 +74,37 @@ impl AnalyticsDb {
             read: pools.read,
             path: path.to_owned(),
             cells: Arc::default(),
+            checkpoint_pending: Arc::default(),
         })
+    }
+
+    /// Copy the WAL back into the database file on the write connection, in the background,
+    /// right after an ingest has committed.
+    ///
+    /// Left to SQLite, the checkpoint runs inside whichever commit finds the WAL past
+    /// `wal_autocheckpoint` pages: that commit's requests, and every batch queued behind
+    /// them, wait for it. Run here, it takes the write connection while the writer is
+    /// answering the requests and collecting the next batches, when the connection is idle;
+    /// the next transaction waits for it only if it is not done by then. It checkpoints
+    /// everything (nothing else writes meanwhile), so the WAL restarts at the next commit
+    /// and stays about one commit long. SQLite's own checkpoint still guards the size of
+    /// the WAL for every other write.
+    pub(crate) fn checkpoint_soon(&self) {
+        if self.checkpoint_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let write = self.write.clone();
+        let pending = self.checkpoint_pending.clone();
+        tokio::spawn(async move {
+            let result: Result<(i64, i64, i64), sqlx::Error> =
+                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_one(&write)
+                    .await;
+            pending.store(false, Ordering::Release);
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "the analytics WAL checkpoint failed; SQLite will retry it");
+            }
+        });
     }
 
     pub(crate) async fn close(&self) {

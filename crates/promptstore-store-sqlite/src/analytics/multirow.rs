@@ -59,21 +59,23 @@ impl MultiRow {
     /// Write `rows` with this statement's plan, each bound by `bind` (in order, filling the
     /// row's placeholders). With `refused`, every statement must change as many rows as it
     /// bound; a shortfall fails the call with "`missing` of `n` `refused`" (the caller's
-    /// transaction then rolls back whole).
+    /// transaction then rolls back whole). Returns how many rows the statements changed.
     pub(crate) async fn execute<T>(
         &self,
         conn: &mut SqliteConnection,
         rows: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
         bind: impl Fn(SqliteQuery, T) -> SqliteQuery,
         refused: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let mut rows = rows.into_iter();
+        let mut changed = 0;
         for (n, sql) in self.plan(rows.len()) {
             let q = rows
                 .by_ref()
                 .take(n)
                 .fold(sqlx::query(AssertSqlSafe(sql)), &bind);
             let done = q.execute(&mut *conn).await.map_err(backend)?;
+            changed += done.rows_affected();
             if let Some(what) = refused
                 && done.rows_affected() != n as u64
             {
@@ -83,7 +85,7 @@ impl MultiRow {
                 )));
             }
         }
-        Ok(())
+        Ok(changed)
     }
 }
 

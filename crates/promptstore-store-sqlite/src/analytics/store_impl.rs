@@ -2,6 +2,7 @@
 //! transaction on the analytics writer; configuration changes (prices, alert rules) are
 //! then audited in the registry file's audit log, so one audit log lists every change.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -11,7 +12,9 @@ use promptstore_core::analytics::model::{
     EventRef, Granularity, IngestOutcome, PriceRecord, StoredEvent,
 };
 use promptstore_core::analytics::rollup::Rollup;
-use promptstore_core::analytics::store::{AnalyticsStore, CellQuery, CellSink, PreparedBatch};
+use promptstore_core::analytics::store::{
+    AnalyticsStore, CellQuery, CellSink, OpenCommit, PreparedBatch,
+};
 use promptstore_core::experiments::model::Exposure;
 use promptstore_core::model::{Actor, NewAuditEntry, ProjectId};
 use promptstore_core::store::{Page, PageRequest, StoreError};
@@ -19,6 +22,7 @@ use promptstore_types::{AlertRuleIn, Feedback};
 use sqlx::pool::PoolConnection;
 use time::OffsetDateTime;
 
+use super::planner::{self, PendingCommit};
 use super::{alerts, cells, events, exposures, ingest, prices};
 use crate::error::backend;
 use crate::{SqliteStore, audit_log, tx};
@@ -55,28 +59,56 @@ impl AnalyticsStore for SqliteStore {
     }
 
     fn prepare(&self, events: Vec<EventRecord>) -> PreparedBatch {
-        ingest::prepare(events)
+        planner::prepare(events)
     }
 
     async fn ingest_prepared(
         &self,
         batches: Vec<PreparedBatch>,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        if batches.iter().all(|b| b.events.is_empty()) {
+        let mut commit = self.open_commit();
+        for batch in batches {
+            commit.add(batch);
+        }
+        self.ingest_open(commit).await
+    }
+
+    fn open_commit(&self) -> Box<dyn OpenCommit> {
+        Box::new(PendingCommit::default())
+    }
+
+    async fn ingest_open(
+        &self,
+        commit: Box<dyn OpenCommit>,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        if commit.events() == 0 {
             return Ok(Vec::new());
         }
+        let commit: Box<dyn Any + Send> = commit;
+        let commit = match commit.downcast::<PendingCommit>() {
+            Ok(commit) => *commit,
+            Err(_) => {
+                return Err(StoreError::Backend(
+                    "an open commit of another store was given to the SQLite store".into(),
+                ));
+            }
+        };
         // The cache lock first, then the write connection: the order every writer of
         // cells takes them in.
         let mut cache = self.analytics.cells.lock().await;
         let mut tx = tx::begin(&self.analytics.write).await?;
         let result = async {
             cache.validate(&mut tx).await?;
-            ingest::ingest(&mut tx, &mut cache, batches).await
+            ingest::ingest(&mut tx, &mut cache, commit).await
         }
         .await;
         match tx::finish(tx, result).await {
-            Ok((outcomes, staged)) => {
+            Ok((outcomes, staged, batches)) => {
                 cache.commit(staged);
+                self.analytics.checkpoint_soon();
+                // Freeing a commit's events (tens of thousands of allocations) takes
+                // milliseconds that the writer's next commit would otherwise wait for.
+                tokio::task::spawn_blocking(move || drop(batches));
                 Ok(outcomes)
             }
             Err(e) => {
