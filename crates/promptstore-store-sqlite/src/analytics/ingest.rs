@@ -186,15 +186,7 @@ async fn plan_knowing_stored(
     let events: Vec<EventRecord> = batches.into_iter().flat_map(|b| b.events).collect();
     let stored = stored_client_ids(conn, &events).await?;
     let (batches, ids, next_id, plan) = plan_whole(events, &stored, first_id)?;
-    let rows = client_id_rows(&batches, &plan.fates, &ids);
-    INSERT_CLIENT_IDS
-        .execute(
-            conn,
-            rows,
-            bind_client_id,
-            Some("client ids were refused by the database"),
-        )
-        .await?;
+    insert_client_ids(conn, client_id_rows(&batches, &plan.fates, &ids)).await?;
     let levels = Levels::of(&plan.hours);
     Ok((
         batches,
@@ -306,7 +298,8 @@ fn bind_client_id(
         .bind(id)
 }
 
-/// Insert client ids of events the caller knows are new (converted rows).
+/// Insert client ids of events the caller knows are new (a commit planned knowing the
+/// stored ids, converted rows): one that is refused fails the transaction.
 pub(crate) async fn insert_client_ids(
     conn: &mut SqliteConnection,
     rows: Vec<(&str, &str, i64)>,
