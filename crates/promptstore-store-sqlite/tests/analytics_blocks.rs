@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use promptstore_core::analytics::model::{
     AnalyticsFilter, EventRecord, EventRef, IngestOutcome, StoredEvent,
 };
-use promptstore_core::analytics::store::{AnalyticsStore, PreparedBatch};
+use promptstore_core::analytics::store::{
+    AnalyticsStore, CollectedBatches, OpenCommit, PreparedBatch,
+};
 use promptstore_core::model::ProjectId;
 use promptstore_core::store::PageRequest;
 use promptstore_store_sqlite::SqliteStore;
@@ -638,4 +640,28 @@ impl IntoDuplicate for IngestOutcome {
             }
         }
     }
+}
+
+/// An open commit the store did not open (the trait's default, which only collects its
+/// batches) is stored like its batches, prepared or not.
+#[tokio::test]
+async fn an_open_commit_of_another_kind_is_stored_like_its_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+    let mut commit: Box<dyn OpenCommit> = Box::new(CollectedBatches::default());
+    commit.add(store.prepare((0..10).map(event).collect()));
+    commit.add(PreparedBatch::plain((10..20).map(event).collect()));
+    assert_eq!(commit.events(), 20);
+    let outcomes = store.ingest_open(commit).await.unwrap();
+    assert_eq!(outcomes.len(), 20);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, IngestOutcome::Inserted(_)))
+    );
+    let listed = list_all(&store, &AnalyticsFilter::default(), None, None, 100).await;
+    assert_eq!(listed.len(), 20);
+    // An empty one stores nothing.
+    let empty = store.open_commit();
+    assert!(store.ingest_open(empty).await.unwrap().is_empty());
 }

@@ -84,12 +84,16 @@ impl AnalyticsStore for SqliteStore {
         if commit.events() == 0 {
             return Ok(Vec::new());
         }
+        // An open commit this store did not open has planned nothing: plan it here.
+        if !(commit.as_ref() as &dyn Any).is::<PendingCommit>() {
+            return self.ingest_prepared(commit.into_batches()).await;
+        }
         let commit: Box<dyn Any + Send> = commit;
         let commit = match commit.downcast::<PendingCommit>() {
             Ok(commit) => *commit,
             Err(_) => {
                 return Err(StoreError::Backend(
-                    "an open commit of another store was given to the SQLite store".into(),
+                    "an open commit changed type while being stored".into(),
                 ));
             }
         };
