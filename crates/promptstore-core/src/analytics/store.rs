@@ -90,17 +90,15 @@ pub trait OpenCommit: std::any::Any + Send {
 #[derive(Debug, Default)]
 pub struct CollectedBatches {
     batches: Vec<PreparedBatch>,
-    events: usize,
 }
 
 impl OpenCommit for CollectedBatches {
     fn add(&mut self, batch: PreparedBatch) {
-        self.events += batch.events.len();
         self.batches.push(batch);
     }
 
     fn events(&self) -> usize {
-        self.events
+        self.batches.iter().map(|b| b.events.len()).sum()
     }
 
     fn into_batches(self: Box<Self>) -> Vec<PreparedBatch> {

@@ -184,9 +184,9 @@ async fn run(
         pending.add(first);
         take_waiting(&mut rx, &mut pending, max_events);
         let expected = last_events.min(max_events);
-        if pending.total < expected {
+        if pending.total() < expected {
             let deadline = Instant::now() + (last_took / 2).min(MAX_LINGER);
-            while pending.total < expected {
+            while pending.total() < expected {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(job)) => {
                         pending.add(job);
@@ -196,7 +196,7 @@ async fn run(
                 }
             }
         }
-        let total = pending.total;
+        let total = pending.total();
         let taken = i64::try_from(total).unwrap_or(i64::MAX);
         let depth = queued.fetch_sub(taken, Ordering::AcqRel) - taken;
         metrics.ingest_queue_depth.set(depth.max(0) as f64);
@@ -213,7 +213,6 @@ struct Pending {
     commit: Box<dyn OpenCommit>,
     /// Each request's reply and how many events it sent, in the order they were added.
     replies: Vec<(oneshot::Sender<Reply>, usize)>,
-    total: usize,
 }
 
 impl Pending {
@@ -221,22 +220,24 @@ impl Pending {
         Pending {
             commit,
             replies: Vec::new(),
-            total: 0,
         }
     }
 
     fn add(&mut self, job: Job) {
-        let size = job.batch.events.len();
-        self.total += size;
-        self.replies.push((job.reply, size));
+        self.replies.push((job.reply, job.batch.events.len()));
         self.commit.add(job.batch);
+    }
+
+    /// Events added so far.
+    fn total(&self) -> usize {
+        self.commit.events()
     }
 }
 
 /// Add the jobs already queued, while the commit holds fewer than `max_events` (a batch is
 /// never split, so a commit may exceed the cap by its last batch).
 fn take_waiting(rx: &mut mpsc::Receiver<Job>, pending: &mut Pending, max_events: usize) {
-    while pending.total < max_events {
+    while pending.total() < max_events {
         match rx.try_recv() {
             Ok(job) => pending.add(job),
             Err(_) => break,
@@ -246,10 +247,10 @@ fn take_waiting(rx: &mut mpsc::Receiver<Job>, pending: &mut Pending, max_events:
 
 /// One transaction for every job; then each job gets its slice of the outcomes.
 async fn commit(commit_fn: &Commit, pending: Pending, metrics: &ServerMetrics) {
+    let total = pending.total();
     let Pending {
         commit: open_commit,
         replies,
-        total,
     } = pending;
     metrics.group_commit_events.record(total as f64);
     // Run the store call in its own task so that a panic inside the backend fails this

@@ -439,8 +439,8 @@ pub(crate) struct Touched {
 /// The roll-up level cells a commit's hour and day cells feed.
 #[derive(Default)]
 pub(crate) struct Levels {
-    hour: HashMap<LevelKey, Rollup>,
-    day: HashMap<LevelKey, Rollup>,
+    pub(crate) hour: HashMap<LevelKey, Rollup>,
+    pub(crate) day: HashMap<LevelKey, Rollup>,
 }
 
 impl Levels {
@@ -464,30 +464,28 @@ impl Levels {
         }
         Levels { hour, day }
     }
-
-    fn of_granularity(&mut self, granularity: Granularity) -> HashMap<LevelKey, Rollup> {
-        std::mem::take(match granularity {
-            Granularity::Hour => &mut self.hour,
-            Granularity::Day => &mut self.day,
-        })
-    }
 }
 
-/// Look up the stored values of the cells `folds` touch, and of their roll-up `levels`. The
-/// touched cells leave the cache; the merged values come back with `Staged` only once the
+/// A commit's contribution at one granularity: to its fine cells, and to their levels.
+pub(crate) type Fold = (
+    Granularity,
+    HashMap<ProjectCell, Rollup>,
+    HashMap<LevelKey, Rollup>,
+);
+
+/// Look up the stored values of the cells and roll-up levels `folds` touch. The touched
+/// cells leave the cache; the merged values come back with `Staged` only once the
 /// transaction has committed.
 pub(crate) async fn touch(
     conn: &mut SqliteConnection,
     cache: &mut CellCache,
-    folds: [(Granularity, HashMap<ProjectCell, Rollup>); 2],
-    mut levels: Levels,
+    folds: [Fold; 2],
 ) -> Result<Touched, StoreError> {
     let mut touched = Touched {
         cells: Vec::with_capacity(2),
         levels: Vec::with_capacity(2),
     };
-    for (granularity, fresh) in folds {
-        let fresh_levels = levels.of_granularity(granularity);
+    for (granularity, fresh, fresh_levels) in folds {
         let levels = gather(conn, cache.levels(granularity), granularity, fresh_levels).await?;
         touched.levels.push(levels);
         let cells = gather(conn, cache.cells(granularity), granularity, fresh).await?;

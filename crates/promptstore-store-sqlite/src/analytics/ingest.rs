@@ -1,8 +1,9 @@
-//! The ingest hot path, in the caller's write transaction: find the client ids already
-//! stored, drop duplicates, cut the new events into blocks and give them ids, write the
-//! blocks and the client ids, and fold the events into their hour and day cells (read the
-//! touched cells, merge, write back). Everything heavy is done in memory; SQLite sees a few
-//! statements per thousand events, and one row per block rather than per event.
+//! The ingest hot path, in the caller's write transaction: give the planned events ids,
+//! write their client ids (which finds the stored ones) and their blocks, and merge their
+//! contribution into the stored hour and day cells (read the touched cells, merge, write
+//! back). The planning itself (`planner`) happens before, as the batches arrive.
+//! Everything heavy is done in memory; SQLite sees a few statements per thousand events,
+//! and one row per block rather than per event.
 
 use std::sync::LazyLock;
 
@@ -97,9 +98,7 @@ pub(crate) async fn ingest(
     cache: &mut CellCache,
     commit: PendingCommit,
 ) -> Result<(Vec<IngestOutcome>, Staged, Vec<Batch>), StoreError> {
-    let PendingCommit {
-        batches, planner, ..
-    } = commit;
+    let PendingCommit { batches, planner } = commit;
     let first_id = next_event_id(conn).await?;
     let fresh = if planner.given_up() {
         None
@@ -122,10 +121,10 @@ pub(crate) async fn ingest(
         return Ok((outcomes, staged, batches));
     }
     let folds = [
-        (Granularity::Hour, plan.hours),
-        (Granularity::Day, plan.days),
+        (Granularity::Hour, plan.hours, levels.hour),
+        (Granularity::Day, plan.days, levels.day),
     ];
-    let touched = cells::touch(conn, cache, folds, levels).await?;
+    let touched = cells::touch(conn, cache, folds).await?;
     let (written, merges) = join(
         async {
             insert_blocks(conn, plan.blocks).await?;

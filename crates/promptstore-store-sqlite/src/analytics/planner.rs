@@ -19,13 +19,13 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::LazyLock;
 
 use hashbrown::HashTable;
-use promptstore_core::analytics::model::{CellKey, EventRecord, Granularity};
+use promptstore_core::analytics::model::{EventRecord, Granularity};
 use promptstore_core::analytics::rollup::Rollup;
 use promptstore_core::analytics::store::{OpenCommit, PreparedBatch};
 use promptstore_core::store::StoreError;
 
-use super::blocks::{self, MAX_BLOCK_EVENTS, NewBlock, Span};
-use super::cells::{HOUR_MS, ProjectCell, bucket_of};
+use super::blocks::{self, BlockKey, MAX_BLOCK_EVENTS, NewBlock, Span};
+use super::cells::{ProjectCell, bucket_of, cell_key};
 use crate::codec::to_ms;
 
 /// One hasher for every key a commit groups by, seeded once per process: the keys come
@@ -158,18 +158,16 @@ impl Batch {
 pub(crate) struct PendingCommit {
     pub(crate) batches: Vec<Batch>,
     pub(crate) planner: Planner,
-    events: usize,
 }
 
 impl OpenCommit for PendingCommit {
     fn add(&mut self, batch: PreparedBatch) {
-        self.events += batch.events.len();
         self.batches.push(Batch::from_prepared(batch));
         self.planner.add(&self.batches);
     }
 
     fn events(&self) -> usize {
-        self.events
+        self.batches.iter().map(|b| b.events.len()).sum()
     }
 
     fn into_batches(self: Box<Self>) -> Vec<PreparedBatch> {
@@ -200,9 +198,8 @@ impl Loc {
 
 /// The events of one block-to-be, in commit order: encoded back to back as they were added.
 struct Group {
-    /// The first event: the group's key (project, prompt, experiment) is its.
+    /// The first event: the group's `BlockKey` is its.
     first: Loc,
-    hour: i64,
     /// Commit indices of the members.
     members: Vec<usize>,
     bytes: Vec<u8>,
@@ -247,21 +244,9 @@ fn cell_ref(e: &EventRecord, bucket: i64) -> CellRef<'_> {
     )
 }
 
-fn owned(c: CellRef<'_>) -> ProjectCell {
-    let (project, bucket, prompt_id, prompt, version, label, model, experiment, arm) = c;
-    (
-        project.to_owned(),
-        CellKey {
-            bucket,
-            prompt_id: prompt_id.to_owned(),
-            prompt: prompt.to_owned(),
-            version,
-            label: label.to_owned(),
-            model: model.to_owned(),
-            experiment: experiment.to_owned(),
-            arm: arm.to_owned(),
-        },
-    )
+/// The cell of `granularity` that event `e` counts in, owned.
+fn project_cell(granularity: Granularity, e: &EventRecord) -> ProjectCell {
+    (e.project.0.clone(), cell_key(granularity, e))
 }
 
 /// The incremental plan of an open commit. The hash tables hold indices and the hash of
@@ -348,19 +333,11 @@ impl Planner {
         commit_index: usize,
         encoded: &[u8],
     ) {
-        let hour = at.div_euclid(HOUR_MS);
-        let project = e.project.0.as_str();
-        let experiment = e.experiment.as_deref();
-        let hash = hash_of((project, e.prompt.as_str(), experiment, hour));
+        let key = BlockKey::of(e);
+        let hash = hash_of(&key);
         let groups = &self.groups;
         let same = |&(h, g): &(u64, usize)| {
-            let group = &groups[g];
-            let first = group.first.event(batches);
-            h == hash
-                && group.hour == hour
-                && first.project.0 == project
-                && first.prompt == e.prompt
-                && first.experiment.as_deref() == experiment
+            h == hash && BlockKey::of(groups[g].first.event(batches)) == key
         };
         let g = match self.group_index.find(hash, same) {
             Some(&(_, g)) => g,
@@ -368,7 +345,6 @@ impl Planner {
                 let g = self.groups.len();
                 self.groups.push(Group {
                     first: here,
-                    hour,
                     members: Vec::new(),
                     bytes: Vec::new(),
                     ends: Vec::new(),
@@ -473,22 +449,27 @@ impl Planner {
         // Each day cell is the merge of the commit's hour cells inside it (a merge is exact
         // for counts and sketches; sums differ only in the order floats are added), so the
         // per-event work is done once, not once per granularity.
-        let mut days: foldhash::HashMap<CellRef<'_>, Rollup> = foldhash::HashMap::default();
+        // Each cell's first event names it: the day it lies in is its hour's.
+        let mut days: foldhash::HashMap<CellRef<'_>, (&EventRecord, Rollup)> =
+            foldhash::HashMap::default();
         for cell in &self.cells {
-            let mut key = cell_ref(cell.first.event(batches), cell.bucket);
-            // An hour bucket (seconds) lies inside one UTC day.
-            key.1 = bucket_of(Granularity::Day, cell.bucket.saturating_mul(1000));
-            days.entry(key).or_default().merge(&cell.rollup);
+            let first = cell.first.event(batches);
+            let day = bucket_of(Granularity::Day, to_ms(first.at));
+            days.entry(cell_ref(first, day))
+                .or_insert_with(|| (first, Rollup::default()))
+                .1
+                .merge(&cell.rollup);
         }
-        let days = days.into_iter().map(|(k, r)| (owned(k), r)).collect();
+        let days = days
+            .into_values()
+            .map(|(first, rollup)| (project_cell(Granularity::Day, first), rollup))
+            .collect();
         let hours = self
             .cells
             .into_iter()
             .map(|cell| {
-                (
-                    owned(cell_ref(cell.first.event(batches), cell.bucket)),
-                    cell.rollup,
-                )
+                let first = cell.first.event(batches);
+                (project_cell(Granularity::Hour, first), cell.rollup)
             })
             .collect();
         Ok(Plan {
@@ -509,8 +490,8 @@ pub(crate) struct Plan {
     pub(crate) days: HashMap<ProjectCell, Rollup>,
 }
 
-/// Plan the commit of `events` as one batch, given the stored client ids: its batch, its
-/// planner (for the ids), and the plan with ids from `first_id`.
+/// Plan the commit of `events` as one batch, given the stored client ids: its batch, the
+/// ids of its events from `first_id` (`Planner::ids`), the next free id, and the plan.
 pub(crate) fn plan_whole(
     events: Vec<EventRecord>,
     stored: &StoredIds,
